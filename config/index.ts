@@ -1,0 +1,208 @@
+// Configuration is parsed once, by zod, at start: an optional sightline.yaml (SIGHTLINE_CONFIG)
+// with environment overrides on top. Nothing else in the codebase reads process.env.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:]+\])(:(\*|\d{1,5}))?$/i, 'expected host[:port] (host may be *, *.example.com; port may be *)');
+
+const PriceOverride = z.strictObject({
+  input_per_mtok: z.number().nonnegative(),
+  output_per_mtok: z.number().nonnegative(),
+  cache_read_per_mtok: z.number().nonnegative().optional(),
+  cache_write_per_mtok: z.number().nonnegative().optional(),
+  reasoning_per_mtok: z.number().nonnegative().optional(),
+});
+export type PriceOverride = z.infer<typeof PriceOverride>;
+
+const ApiKey = z.strictObject({
+  id: z.string().min(1),
+  /** sha256 hex of the key; the key itself is never stored. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest (npx sightline keys hash <key>)'),
+  organization_id: z.string().min(1),
+  team: z.string().default(''),
+});
+export type ApiKey = z.infer<typeof ApiKey>;
+
+export const ConfigSchema = z.strictObject({
+  server: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8787),
+    /** Auth is optional on loopback; on any other address it is required unless this is explicitly false. */
+    require_auth: z.boolean().optional(),
+  }).prefault({}),
+  data_dir: z.string().default('./data'),
+  limits: z.strictObject({
+    max_body_bytes: z.coerce.number().int().positive().default(32 * 1024 * 1024),
+    upstream_timeout_ms: z.coerce.number().int().positive().default(600_000),
+    /** Bodies above this are logged truncated (the response itself is never touched). */
+    max_logged_body_bytes: z.coerce.number().int().nonnegative().default(1024 * 1024),
+  }).prefault({}),
+  upstreams: z.strictObject({
+    openai: z.url().default('https://api.openai.com'),
+    anthropic: z.url().default('https://api.anthropic.com'),
+    gemini: z.url().default('https://generativelanguage.googleapis.com'),
+    /** `{resource}` is replaced by the resource named in /azure/{resource}/… */
+    azure: z.string().default('https://{resource}.openai.azure.com'),
+  }).prefault({}),
+  /** host:port patterns Sightline-Target-Url may point at. Private addresses only when listed explicitly. */
+  allowed_targets: z.array(hostPort).default([]),
+  keys: z.array(ApiKey).default([]),
+  /** Where request events go: `jsonl:<path>`, `spool` (embedded bus, default) or `kafka`. */
+  sink: z.string().regex(/^(jsonl:.+|spool|kafka|none)$/, 'expected jsonl:<path>, spool, kafka or none').default('spool'),
+  stream_usage: z.strictObject({
+    /** Ask OpenAI-style upstreams for a usage chunk (stream_options.include_usage) and hide it from callers that did not ask. */
+    inject: z.boolean().default(true),
+  }).prefault({}),
+  prices: z.record(z.string(), PriceOverride).default({}),
+  kafka: z.strictObject({
+    brokers: z.array(z.string()).default([]),
+    topic: z.string().default('sightline.requests'),
+    dlq_topic: z.string().default('sightline.requests.dlq'),
+    client_id: z.string().default('sightline'),
+    group_id: z.string().default('sightline-ingest'),
+    ssl: z.boolean().default(false),
+    sasl: z.strictObject({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string(),
+      password: z.string(),
+    }).optional(),
+  }).prefault({}),
+  clickhouse: z.strictObject({
+    /** Unset = embedded chDB in `<data_dir>/clickhouse`. */
+    url: z.url().optional(),
+    user: z.string().default('default'),
+    password: z.string().default(''),
+    /** The embedded store's ClickHouse HTTP interface (read-only). 0 = off. */
+    http_port: z.coerce.number().int().min(0).max(65535).default(8123),
+    body_retention_days: z.coerce.number().int().positive().default(90),
+    retention_days: z.coerce.number().int().positive().default(365),
+  }).prefault({}),
+  spool: z.strictObject({
+    fsync: z.enum(['always', 'interval', 'never']).default('interval'),
+    fsync_interval_ms: z.coerce.number().int().positive().default(50),
+    max_bytes: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    segment_bytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+  }).prefault({}),
+  ingest: z.strictObject({
+    batch_max_rows: z.coerce.number().int().positive().default(10_000),
+    flush_ms: z.coerce.number().int().positive().default(500),
+  }).prefault({}),
+  redaction: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Types switched off globally (e.g. ['ip_address']). */
+    disabled_types: z.array(z.string()).default([]),
+    /** Extra patterns: name → regex source. */
+    custom: z.record(z.string(), z.string()).default({}),
+    /** Exact strings never redacted. */
+    allowlist: z.array(z.string()).default([]),
+    /** Per-organisation overrides of the three fields above. */
+    organizations: z.record(z.string(), z.strictObject({
+      enabled: z.boolean().optional(),
+      disabled_types: z.array(z.string()).optional(),
+      custom: z.record(z.string(), z.string()).optional(),
+      allowlist: z.array(z.string()).optional(),
+    })).default({}),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const PROVIDER_ENV = ['openai', 'anthropic', 'gemini', 'azure'] as const;
+
+/** Applies environment overrides onto the raw (unvalidated) file object. */
+function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const section = (name: string): Record<string, unknown> => {
+    const cur = out[name];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur)) return cur as Record<string, unknown>;
+    const fresh: Record<string, unknown> = {};
+    out[name] = fresh;
+    return fresh;
+  };
+  const set = (envName: string, apply: (v: string) => void) => {
+    const v = env[envName];
+    if (v !== undefined && v !== '') apply(v);
+  };
+  set('SIGHTLINE_PORT', (v) => { section('server').port = v; });
+  set('SIGHTLINE_HOST', (v) => { section('server').host = v; });
+  set('SIGHTLINE_REQUIRE_AUTH', (v) => { section('server').require_auth = v === 'true' || v === '1'; });
+  set('SIGHTLINE_DATA_DIR', (v) => { out.data_dir = v; });
+  set('SIGHTLINE_SINK', (v) => { out.sink = v; });
+  set('SIGHTLINE_MAX_BODY_BYTES', (v) => { section('limits').max_body_bytes = v; });
+  set('SIGHTLINE_UPSTREAM_TIMEOUT_MS', (v) => { section('limits').upstream_timeout_ms = v; });
+  set('SIGHTLINE_ALLOWED_TARGETS', (v) => { out.allowed_targets = v.split(',').map((s) => s.trim()).filter(Boolean); });
+  set('SIGHTLINE_STREAM_USAGE_INJECT', (v) => { section('stream_usage').inject = v === 'true' || v === '1'; });
+  for (const p of PROVIDER_ENV) set(`SIGHTLINE_UPSTREAM_${p.toUpperCase()}`, (v) => { section('upstreams')[p] = v; });
+  set('KAFKA_BROKERS', (v) => { section('kafka').brokers = v.split(',').map((s) => s.trim()).filter(Boolean); });
+  set('KAFKA_TOPIC', (v) => { section('kafka').topic = v; });
+  set('KAFKA_SSL', (v) => { section('kafka').ssl = v === 'true' || v === '1'; });
+  set('KAFKA_SASL_MECHANISM', (v) => {
+    section('kafka').sasl = { mechanism: v, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' };
+  });
+  set('CLICKHOUSE_URL', (v) => { section('clickhouse').url = v; });
+  set('CLICKHOUSE_USER', (v) => { section('clickhouse').user = v; });
+  set('CLICKHOUSE_PASSWORD', (v) => { section('clickhouse').password = v; });
+  set('SIGHTLINE_CLICKHOUSE_HTTP_PORT', (v) => { section('clickhouse').http_port = v; });
+  // With Kafka configured and no explicit sink, the bus is Kafka.
+  if (out.sink === undefined && Array.isArray(section('kafka').brokers) && (section('kafka').brokers as unknown[]).length > 0) out.sink = 'kafka';
+  return out;
+}
+
+/** Parses file text + env into a frozen Config, or throws ConfigError listing every problem by field path. */
+export function parseConfig(fileText: string | undefined, env: Env, source = 'sightline.yaml'): Config {
+  let raw: unknown = {};
+  if (fileText !== undefined && fileText.trim() !== '') {
+    try {
+      raw = parseYaml(fileText);
+    } catch (err) {
+      throw new ConfigError([`${source}: not valid YAML: ${(err as Error).message}`]);
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${source}: expected a mapping at the top level`]);
+  }
+  const merged = applyEnv(raw as Record<string, unknown>, env);
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  }
+  const cfg = result.data;
+  cfg.data_dir = path.resolve(cfg.data_dir);
+  return deepFreeze(cfg);
+}
+
+/** Reads SIGHTLINE_CONFIG (if set) or ./sightline.yaml (if present) and the environment. */
+export function loadConfig(env: Env = process.env): Config {
+  const file = env.SIGHTLINE_CONFIG;
+  let text: string | undefined;
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError([`SIGHTLINE_CONFIG=${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+    }
+  } else {
+    try {
+      text = readFileSync('sightline.yaml', 'utf8');
+    } catch {
+      text = undefined;
+    }
+  }
+  return parseConfig(text, env, file ?? 'sightline.yaml');
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    for (const v of Object.values(obj as Record<string, unknown>)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}

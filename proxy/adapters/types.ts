@@ -1,0 +1,102 @@
+// The one shape every provider adapter fills in. Provider differences are data:
+// nothing outside proxy/adapters/ may branch on a provider id.
+import type { Endpoint, ProviderId } from '../event.ts';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+}
+
+/** What a response (whole body, or a stream once finished) told us. */
+export interface Extracted {
+  /** null when the response carried no usage at all (then tokens may be estimated). */
+  usage: Usage | null;
+  response_model: string;
+  finish_reason: string;
+  /** Provider error type when the body or a stream event was an error (`rate_limit_error`, …). */
+  error_type: string;
+  /** The text the model produced, reassembled for streams; used for the logged body and estimation. */
+  text: string;
+}
+
+/** One SSE frame after framing: `event:` name ('' when absent) and `data:` parsed as JSON (undefined if not JSON, e.g. `[DONE]`). */
+export interface SseFrame {
+  event: string;
+  json: unknown;
+}
+
+export interface StreamAccumulator {
+  /** Feed one frame in arrival order. Returns true when the frame carried model output (used for TTFT). */
+  onFrame(frame: SseFrame): boolean;
+  /** Called once after the last frame. */
+  result(): Extracted;
+}
+
+export interface UpstreamTarget {
+  /** Absolute URL to send the request to (path and query included). */
+  url: string;
+  /** Extra information the route carries (e.g. Azure deployment) used as the model when the body has none. */
+  modelFromPath: string;
+}
+
+/** Renders an error Sightline originates, in the caller's provider shape. */
+export interface ErrorRender {
+  status: number;
+  /** Stable machine code, e.g. `sightline_invalid_header`. */
+  code: string;
+  message: string;
+  /** OpenAI-style type (`invalid_request_error`, `authentication_error`, `api_error`, …). */
+  type: string;
+}
+
+export interface ProviderAdapter {
+  readonly id: ProviderId;
+  /** URL prefix this adapter serves (`openai` for `/openai/...`). */
+  readonly prefix: string;
+  /** Default upstream base; `SIGHTLINE_UPSTREAM_<ID>` overrides it. */
+  readonly defaultBaseUrl: string;
+  /**
+   * Builds the upstream URL from the path after the prefix (leading `/` kept) and the raw query string
+   * (without `?`, '' when none). Returns a string error message when the path cannot be routed.
+   */
+  target(rest: string, query: string, baseUrl: string): UpstreamTarget | string;
+  /** Classifies the endpoint from the path after the prefix. */
+  endpoint(rest: string): Endpoint;
+  /** Model requested: from the JSON body, else from the path. */
+  requestModel(body: unknown, target: UpstreamTarget): string;
+  /** Whether the caller asked for a stream (body flag, or path such as Gemini's streamGenerateContent). */
+  isStreamRequest(body: unknown, rest: string, query: string): boolean;
+  /**
+   * Optional request-body rewrite applied before forwarding (e.g. OpenAI `stream_options.include_usage`).
+   * Returns null when the body is left untouched; otherwise the new body and whether the injected
+   * usage frame must be hidden from the client.
+   */
+  rewriteRequest?(body: Record<string, unknown>, endpoint: Endpoint): { body: Record<string, unknown>; hideUsageFrame: boolean } | null;
+  /** Extracts usage etc. from a complete non-stream response body (already JSON-parsed). */
+  fromBody(body: unknown): Extracted;
+  /** A fresh accumulator for one SSE response. */
+  newStream(): StreamAccumulator;
+  /** True when this SSE frame is the usage-only frame injected by rewriteRequest (hidden from the client when asked). */
+  isInjectedUsageFrame?(frame: SseFrame): boolean;
+  /** Error body in this provider's JSON shape. */
+  renderError(err: ErrorRender): unknown;
+}
+
+export const ZERO_USAGE: Usage = Object.freeze({
+  prompt_tokens: 0,
+  completion_tokens: 0,
+  cache_read_tokens: 0,
+  cache_write_tokens: 0,
+  reasoning_tokens: 0,
+});
+
+export const EMPTY_EXTRACTED: Extracted = Object.freeze({
+  usage: null,
+  response_model: '',
+  finish_reason: '',
+  error_type: '',
+  text: '',
+});

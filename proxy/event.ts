@@ -1,0 +1,100 @@
+// The request event: the only contract between the proxy and every stage downstream
+// (bus, ingest, ClickHouse). Field names are the ClickHouse column names of
+// `sightline.requests`. Any change bumps SCHEMA_VERSION and ships a migration.
+import { z } from 'zod';
+
+export const SCHEMA_VERSION = 1;
+
+export const PROVIDERS = ['openai', 'anthropic', 'gemini', 'azure', 'custom'] as const;
+export const ProviderId = z.enum(PROVIDERS);
+export type ProviderId = z.infer<typeof ProviderId>;
+
+export const ENDPOINTS = ['chat', 'responses', 'embeddings', 'messages', 'generate', 'other'] as const;
+export const Endpoint = z.enum(ENDPOINTS);
+export type Endpoint = z.infer<typeof Endpoint>;
+
+/** Status sentinels for calls that never got a complete upstream response. */
+export const STATUS_STREAM_CUT = -2; // upstream closed or reset the stream mid-way
+export const STATUS_CLIENT_CANCELLED = -3; // the caller went away before the last byte
+export const STATUS_NO_RESPONSE = -1; // upstream unreachable / timed out before headers (error_code says which)
+
+export const CACHE_STATUSES = ['none', 'hit', 'miss', 'bypass'] as const;
+
+const tokenCount = z.number().int().nonnegative();
+
+export const RequestEventSchema = z.object({
+  schema_version: z.literal(SCHEMA_VERSION),
+  request_id: z.uuid(),
+  /** ISO-8601 UTC with milliseconds: when the proxy received the request. */
+  created_at: z.iso.datetime({ precision: 3 }),
+
+  // attribution
+  organization_id: z.string(),
+  team: z.string(),
+  key_id: z.string(),
+  user_id: z.string(),
+  session_id: z.string(),
+  session_path: z.string(),
+  session_name: z.string(),
+  properties: z.record(z.string(), z.string()),
+
+  // what was called
+  provider: ProviderId,
+  model: z.string(),
+  response_model: z.string(),
+  endpoint: Endpoint,
+  path: z.string(),
+  method: z.string(),
+  target_host: z.string(),
+  stream: z.boolean(),
+
+  // outcome
+  status: z.number().int(),
+  latency_ms: z.number().nonnegative(),
+  /** Time to the upstream's response headers. */
+  ttfb_ms: z.number().nonnegative().nullable(),
+  /** Time to the first content-bearing chunk of a stream; null for non-streams. */
+  ttft_ms: z.number().nonnegative().nullable(),
+  finish_reason: z.string(),
+  /** Upstream error type (e.g. `rate_limit_error`) or our own failure class. */
+  error_type: z.string(),
+  /** Stable Sightline code (`sightline_upstream_timeout`, …) when the proxy originated or classified the failure. */
+  error_code: z.string(),
+
+  // usage and cost
+  prompt_tokens: tokenCount,
+  completion_tokens: tokenCount,
+  cache_read_tokens: tokenCount,
+  cache_write_tokens: tokenCount,
+  reasoning_tokens: tokenCount,
+  tokens_estimated: z.boolean(),
+  cost_usd: z.number().nonnegative(),
+  /** False when no price was found for the model: cost_usd is then 0, not a guess. */
+  cost_known: z.boolean(),
+
+  // gateway layer (filled by later stages of the proxy; defaults keep the contract stable)
+  cache_status: z.enum(CACHE_STATUSES),
+  attempts: z.number().int().positive(),
+
+  // tracing
+  trace_id: z.string(),
+  span_id: z.string(),
+
+  // bodies ('' when omitted by Sightline-Omit-* or not captured)
+  request_body: z.string(),
+  response_body: z.string(),
+  request_bytes: tokenCount,
+  response_bytes: tokenCount,
+});
+
+export type RequestEvent = z.infer<typeof RequestEventSchema>;
+
+/** Validates foreign input (bus messages, fixtures) into a RequestEvent. */
+export function parseRequestEvent(input: unknown): RequestEvent {
+  return RequestEventSchema.parse(input);
+}
+
+/** One serialisation per event, as the bus and the jsonl sink write it. */
+export function encodeRequestEvent(event: RequestEvent): string {
+  return JSON.stringify(event);
+}
