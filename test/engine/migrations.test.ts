@@ -1,0 +1,109 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appliedVersions, currentRetention, listMigrations, migrate, MigrationError, rollback, splitStatements } from '../../analytics/migrate.ts';
+import { freshClickHouse, type TestClickHouse } from '../helpers/clickhouse.ts';
+
+function migrationsDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sightline-mig-'));
+  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
+  return dir;
+}
+
+async function tables(ch: TestClickHouse): Promise<string[]> {
+  const rs = await ch.client.query({ query: "SELECT name FROM system.tables WHERE database = 'sightline' ORDER BY name", format: 'JSONEachRow' });
+  return (await rs.json<{ name: string }>()).map((r) => r.name);
+}
+
+describe('migration files', () => {
+  it('the shipped folder is numbered 1..N without gaps, each with a down', () => {
+    const all = listMigrations();
+    expect(all.length).toBeGreaterThan(0);
+    expect(all.map((m) => m.version)).toEqual(all.map((_, i) => i + 1));
+    for (const m of all) if (!m.retired) expect(m.down.trim()).not.toBe('');
+  });
+
+  it('fails on a duplicate number', () => {
+    const dir = migrationsDir({ '0001_a.sql': 'SELECT 1;', '0001_a.down.sql': 'SELECT 1;', '0001_b.sql': 'SELECT 1;', '0001_b.down.sql': 'SELECT 1;' });
+    expect(() => listMigrations(dir)).toThrow(/duplicate migration number 0001/);
+  });
+
+  it('fails on a gap', () => {
+    const dir = migrationsDir({ '0001_a.sql': 'SELECT 1;', '0001_a.down.sql': 'SELECT 1;', '0003_c.sql': 'SELECT 1;', '0003_c.down.sql': 'SELECT 1;' });
+    expect(() => listMigrations(dir)).toThrow(/missing migration number 0002/);
+  });
+
+  it('fails on a missing down, an orphan down and a stray name', () => {
+    expect(() => listMigrations(migrationsDir({ '0001_a.sql': 'SELECT 1;' }))).toThrow(/no 0001_a\.down\.sql/);
+    expect(() => listMigrations(migrationsDir({ '0001_a.sql': 'SELECT 1;', '0001_a.down.sql': '', '0002_b.down.sql': '' }))).toThrow(MigrationError);
+    expect(() => listMigrations(migrationsDir({ '1_a.sql': 'SELECT 1;' }))).toThrow(/expected NNNN_name/);
+  });
+
+  it('keeps a retired number as a no-op stub', () => {
+    const dir = migrationsDir({ '0001_old.sql': '-- retired: replaced by 0002\n', '0002_new.sql': 'SELECT 1;', '0002_new.down.sql': 'SELECT 1;' });
+    const all = listMigrations(dir);
+    expect(all.map((m) => [m.version, m.retired])).toEqual([[1, true], [2, false]]);
+  });
+
+  it('splits statements at line-ending semicolons, ignoring comment lines', () => {
+    expect(splitStatements('-- a; b\nSELECT 1;\nSELECT \';\' ;\n\nSELECT 3')).toEqual(['SELECT 1', "SELECT ';'", 'SELECT 3']);
+  });
+});
+
+describe('migrations on a real engine', () => {
+  let ch: TestClickHouse;
+  beforeAll(async () => { ch = await freshClickHouse(); });
+  afterAll(async () => { await ch.close(); });
+
+  it('applies everything on a fresh store, then nothing the second time', async () => {
+    const all = listMigrations();
+    expect(await migrate(ch.client)).toEqual({ applied: all.map((m) => m.version) });
+    expect(await migrate(ch.client)).toEqual({ applied: [] });
+    expect(await tables(ch)).toEqual(['requests', 'schema_migrations']);
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 90, retentionDays: 365 });
+  });
+
+  it('for each N: up to N, down to N-1, up to N again', async () => {
+    const all = listMigrations();
+    await rollback(ch.client, 0);
+    expect(await appliedVersions(ch.client)).toEqual([]);
+    for (const m of all) {
+      const n = m.version;
+      expect((await migrate(ch.client, { target: n })).applied).toEqual([n]);
+      expect(await rollback(ch.client, n - 1)).toEqual({ rolledBack: [n] });
+      expect(await appliedVersions(ch.client)).toEqual(all.filter((x) => x.version < n).map((x) => x.version));
+      expect((await migrate(ch.client, { target: n })).applied).toEqual([n]);
+    }
+    await rollback(ch.client, 0);
+    expect(await tables(ch)).toEqual(['schema_migrations']);
+    await migrate(ch.client);
+    expect(await tables(ch)).toEqual(['requests', 'schema_migrations']);
+  });
+
+  it('substitutes retention on create and re-applies a changed config with ALTER', async () => {
+    await rollback(ch.client, 0);
+    await migrate(ch.client, { bodyRetentionDays: 7, retentionDays: 30 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 7, retentionDays: 30 });
+    await migrate(ch.client, { bodyRetentionDays: 14, retentionDays: 400 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 14, retentionDays: 400 });
+    const rs = await ch.client.query({ query: "SELECT name FROM system.columns WHERE database='sightline' AND table='requests' AND name='response_body' AND compression_codec LIKE '%ZSTD(3)%'", format: 'JSONEachRow' });
+    expect(await rs.json()).toHaveLength(1); // the ALTER kept the codec
+    await expect(migrate(ch.client, { retentionDays: 0 })).rejects.toThrow(/positive integer/);
+  });
+
+  it('runs a multi-statement fixture folder and reports a failing migration by name', async () => {
+    const dir = migrationsDir({
+      '0001_requests.sql': listMigrations()[0]!.up,
+      '0001_requests.down.sql': listMigrations()[0]!.down,
+      '0002_two.sql': 'CREATE TABLE sightline.t1 (a UInt8) ENGINE = MergeTree ORDER BY a;\nCREATE TABLE sightline.t2 (a UInt8) ENGINE = MergeTree ORDER BY a;\n',
+      '0002_two.down.sql': 'DROP TABLE sightline.t2;\nDROP TABLE sightline.t1;\n',
+      '0003_broken.sql': 'CREATE TABLE sightline.t3 (a NoSuchType) ENGINE = MergeTree ORDER BY a;\n',
+      '0003_broken.down.sql': 'DROP TABLE IF EXISTS sightline.t3;\n',
+    });
+    await expect(migrate(ch.client, { dir })).rejects.toThrow(/migration 3_broken failed/);
+    expect(await tables(ch)).toEqual(['requests', 'schema_migrations', 't1', 't2']);
+    await rollback(ch.client, 1, { dir });
+    expect(await tables(ch)).toEqual(['requests', 'schema_migrations']);
+  });
+});
