@@ -1,7 +1,7 @@
 // One way to get a ClickHouse client: a real server when a URL is configured, otherwise the
 // embedded chDB engine in <data_dir>/clickhouse behind the same @clickhouse/client API.
 import path from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
 export type ClickHouseMode = 'server' | 'embedded';
@@ -41,8 +41,11 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
     modes.set(client, 'server');
     return client;
   }
+  // chDB implements the connection contract against its own copy of @clickhouse/client-common's types,
+  // which TypeScript sees as distinct from the copy bundled in @clickhouse/client; the shapes are the same.
+  const connection = createChdbConnection({ path: embeddedStorePath(opts.dataDir) }) as unknown as ClickHouseClientConfigOptions['connection'];
   const client = createClient({
-    connection: createChdbConnection({ path: embeddedStorePath(opts.dataDir) }),
+    connection,
     clickhouse_settings: { ...CLIENT_SETTINGS },
   });
   modes.set(client, 'embedded');
