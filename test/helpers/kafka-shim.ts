@@ -44,7 +44,7 @@ export function apiVersionsResponse(correlationId: number, requestVersion: numbe
  * locally answered ApiVersions never lands in the middle of a forwarded broker response.
  */
 function frameReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     while (pending.length >= 4) {
