@@ -1,0 +1,31 @@
+// The only registry of provider adapters. Code outside proxy/adapters/ picks an adapter here and
+// never branches on a provider id.
+//
+// Usage convention (every adapter normalises to it; see each adapter's header for its provider):
+//   prompt_tokens      = ALL input tokens, cached ones included
+//                        (OpenAI/Azure/compatible and Gemini report it that way; Anthropic's input_tokens
+//                        excludes cache reads/writes, so its adapter adds them back);
+//   cache_read_tokens  ⊆ prompt_tokens (read from a prompt cache, usually billed cheaper);
+//   cache_write_tokens ⊆ prompt_tokens (written to a prompt cache; Anthropic only);
+//   completion_tokens  = ALL output tokens, reasoning included
+//                        (OpenAI includes reasoning; Gemini's candidatesTokenCount excludes
+//                        thoughtsTokenCount, so its adapter adds them);
+//   reasoning_tokens   ⊆ completion_tokens.
+// Cost = (prompt − cache_read − cache_write)·input + cache_read·cached + cache_write·write + completion·output.
+import { anthropicAdapter } from './anthropic.ts';
+import { azureAdapter } from './azure.ts';
+import { customAdapter } from './custom.ts';
+import { geminiAdapter } from './gemini.ts';
+import { openaiAdapter } from './openai.ts';
+import type { ProviderAdapter } from './types.ts';
+
+export { customAdapter };
+
+export const adapters: readonly ProviderAdapter[] = Object.freeze([openaiAdapter, anthropicAdapter, geminiAdapter, azureAdapter, customAdapter]);
+
+const byPrefix: ReadonlyMap<string, ProviderAdapter> = new Map(adapters.map((a) => [a.prefix, a]));
+
+/** `openai` → the OpenAI adapter; undefined for an unknown prefix. */
+export function adapterForPrefix(prefix: string): ProviderAdapter | undefined {
+  return byPrefix.get(prefix);
+}

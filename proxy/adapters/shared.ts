@@ -1,0 +1,107 @@
+// Small pieces every adapter needs: narrowing foreign JSON, building the upstream URL, and
+// collecting the model's text in a stable order. Nothing here knows about a provider.
+import type { Extracted, Usage, UpstreamTarget } from './types.ts';
+
+export type JsonObject = Record<string, unknown>;
+
+export function asObject(value: unknown): JsonObject | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+}
+
+export function asArray(value: unknown): readonly unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+export function asString(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+/** A token count: a finite non-negative integer, anything else is 0. */
+export function asCount(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}
+
+export function hasNumber(obj: JsonObject, key: string): boolean {
+  return typeof obj[key] === 'number';
+}
+
+/**
+ * Builds a Usage that keeps the convention (see index.ts): cached tokens are a subset of the prompt,
+ * reasoning a subset of the completion. A provider reporting a subset larger than its whole is clamped
+ * rather than trusted, so cost never counts a token twice.
+ */
+export function makeUsage(prompt: number, completion: number, cacheRead: number, cacheWrite: number, reasoning: number): Usage {
+  const cache_read_tokens = Math.min(cacheRead, prompt);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    cache_read_tokens,
+    cache_write_tokens: Math.min(cacheWrite, prompt - cache_read_tokens),
+    reasoning_tokens: Math.min(reasoning, completion),
+  };
+}
+
+/** Path part of `rest` (the contract passes the query separately, but never trust it blindly). */
+export function pathOf(rest: string): string {
+  const q = rest.indexOf('?');
+  return q < 0 ? rest : rest.slice(0, q);
+}
+
+/**
+ * `base` + `rest` + `?query`, verbatim (the query may carry Gemini's `key=` and must reach the
+ * upstream unchanged). Refuses anything that would land on another origin than `base`.
+ */
+export function joinTarget(base: string, rest: string, query: string, modelFromPath: string): UpstreamTarget | string {
+  if (base === '') return 'No upstream base URL is configured for this route.';
+  const trimmed = base.endsWith('/') ? base.slice(0, -1) : base;
+  const path = rest.startsWith('/') ? rest : `/${rest}`;
+  const url = query === '' ? `${trimmed}${path}` : `${trimmed}${path}?${query}`;
+  let baseUrl: URL;
+  let full: URL;
+  try {
+    baseUrl = new URL(trimmed);
+    full = new URL(url);
+  } catch {
+    return `Cannot build an upstream URL from base "${clip(base)}" and path "${clip(rest)}".`;
+  }
+  if (baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') return `Upstream base must be http(s): "${clip(base)}".`;
+  if (full.origin !== baseUrl.origin) return `Path "${clip(rest)}" would leave the upstream host.`;
+  return { url, modelFromPath };
+}
+
+export function clip(s: string, max = 80): string {
+  return s.length <= max ? s : `${s.slice(0, max)}…`;
+}
+
+/**
+ * The model's output as ordered slots (one per content block / choice / tool call). Streams append
+ * deltas to a slot; whole bodies set it. Slots join with '\n' so text and tool-call JSON stay apart.
+ */
+export class TextSlots {
+  private readonly slots = new Map<string, string>();
+
+  append(key: string, text: string): void {
+    if (text === '') {
+      if (!this.slots.has(key)) this.slots.set(key, '');
+      return;
+    }
+    this.slots.set(key, (this.slots.get(key) ?? '') + text);
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  toString(): string {
+    let out = '';
+    for (const text of this.slots.values()) {
+      if (text === '') continue;
+      out = out === '' ? text : `${out}\n${text}`;
+    }
+    return out;
+  }
+}
+
+export function emptyExtracted(): Extracted {
+  return { usage: null, response_model: '', finish_reason: '', error_type: '', text: '' };
+}
