@@ -1,4 +1,5 @@
 // Valid RequestEvent fixtures: every field set to a non-default value so round-trips can tell columns apart.
+// created_at defaults to now: a fixed date would eventually fall behind the table's row TTL and vanish on merge.
 import { randomUUID } from 'node:crypto';
 import { RequestEventSchema, SCHEMA_VERSION, type RequestEvent } from '../../proxy/event.ts';
 
@@ -6,7 +7,7 @@ export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
   return RequestEventSchema.parse({
     schema_version: SCHEMA_VERSION,
     request_id: randomUUID(),
-    created_at: '2025-03-14T15:09:26.535Z',
+    created_at: new Date().toISOString(),
     organization_id: 'org_acme',
     team: 'research',
     key_id: 'key_1',
