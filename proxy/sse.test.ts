@@ -143,11 +143,12 @@ describe('createSseParser cost', () => {
     let got: unknown;
     const parser = createSseParser((f) => { got = f.json; });
     const started = performance.now();
-    for (let at = 0; at < body.length; at += 4096) parser.push(body.subarray(at, at + 4096));
+    for (let at = 0; at < body.length; at += 512) parser.push(body.subarray(at, at + 512));
     parser.end();
     const ms = performance.now() - started;
     expect(got).toBe(payload);
-    console.log(`sse: one 8 MiB line in ${Math.ceil(body.length / 4096)} chunks in ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(2000);
+    console.log(`sse: one 8 MiB line in ${Math.ceil(body.length / 512)} chunks in ${ms.toFixed(0)} ms`);
+    // Rescanning the pending line on every chunk would be ~64 G character visits here: minutes, not seconds.
+    expect(ms).toBeLessThan(5000);
   });
 });
