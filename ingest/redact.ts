@@ -47,9 +47,20 @@ export interface PiiSpan { start: number; end: number; type: string }
 interface PlaceholderState { readonly byValue: Map<string, string>; readonly counts: Map<string, number> }
 
 // ---------------------------------------------------------------------------------------------------
-// Boundaries. A match may start where the previous character is not a word character, or where it is the
-// letter of a JSON escape (`\n`, `\t`, `\uXXXX`), which in the decoded text is a separator.
-const START = String.raw`(?:(?<![A-Za-z0-9_\\])|(?<=\\[nrtbf/])|(?<=\\u[0-9A-Fa-f]{4}))`;
+// Boundaries are checked in code, not with a leading lookbehind: a pattern that starts with a lookbehind
+// defeats irregexp's first-character scan and costs ~10× on prose. A match may start where the previous
+// character is not a word character, or where it is the letter of a JSON escape (`\n`, `\t`, `\uXXXX`),
+// which in the decoded text is a separator.
+function startsAtBoundary(text: string, i: number, alsoReject: string): boolean {
+  if (i === 0) return true;
+  const c = text.charCodeAt(i - 1);
+  if (alsoReject.includes(text[i - 1]!)) return false;
+  const word = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+  if (!word && c !== 92) return true;
+  if (c === 92) return false; // the match would begin inside an escape
+  if (i >= 2 && text.charCodeAt(i - 2) === 92 && 'nrtbf'.includes(text[i - 1]!)) return true;
+  return i >= 6 && text[i - 6] === '\\' && text[i - 5] === 'u' && /^[0-9A-Fa-f]{4}$/.test(text.slice(i - 4, i));
+}
 const END = String.raw`(?![A-Za-z0-9_])`;
 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
@@ -103,7 +114,7 @@ function validDomain(text: string, from: number, to: number): boolean {
 // --- numbers: one combined regex, one pass; each alternative is a capture group validated in code -------
 const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
 const NUMERIC_RE = new RegExp(
-  START + String.raw`(?<![\d.\-+])(?:` +
+  String.raw`(?:` +
     // 1 SSN, dashed or spaced (validity checked in code)
     String.raw`(\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})(?![\d]|[\-.]\d)` +
     // 2 IPv4
@@ -118,7 +129,7 @@ const NUMERIC_RE = new RegExp(
     String.raw`|(\d{9})(?!\d)` +
   ')|' +
   // 7 international: +44 20 7946 0958, +49 30 901820, +1 (415) 555-2671
-  String.raw`(?<![\w+])(\+(?:[1-9]\d{6,14}|[1-9]\d{0,2}(?:[ .\-]?\(\d{1,5}\)[ .\-]?\d{1,14})?(?:[ .\-]\d{1,14}){0,6}))(?!\d|[\-.]\d)`,
+  String.raw`(\+(?:[1-9]\d{6,14}|[1-9]\d{0,2}(?:[ .\-]?\(\d{1,5}\)[ .\-]?\d{1,14})?(?:[ .\-]\d{1,14}){0,6}))(?!\d|[\-.]\d)`,
   'g',
 );
 
@@ -180,6 +191,7 @@ function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>): 
   let m: RegExpExecArray | null;
   while ((m = NUMERIC_RE.exec(text)) !== null) {
     const start = m.index;
+    if (!startsAtBoundary(text, start, m[7] !== undefined ? '+' : '.-+')) { NUMERIC_RE.lastIndex = start + 1; continue; }
     const end = start + m[0].length;
     let type: string | undefined;
     if (m[1] !== undefined) type = validSsn(digitsOf(m[1])) ? 'ssn' : undefined;
@@ -197,7 +209,7 @@ function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>): 
 }
 
 // --- IBAN ---------------------------------------------------------------------------------------------
-const IBAN_RE = new RegExp(START + String.raw`[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?` + END, 'g');
+const IBAN_RE = new RegExp(String.raw`[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?` + END, 'g');
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, CH: 21, CR: 22, CY: 28, CZ: 24,
   DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18, GR: 27,
@@ -224,6 +236,7 @@ function scanIban(text: string, out: PiiSpan[]): void {
   IBAN_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = IBAN_RE.exec(text)) !== null) {
+    if (!startsAtBoundary(text, m.index, '')) { IBAN_RE.lastIndex = m.index + 1; continue; }
     if (validIban(m[0])) out.push({ start: m.index, end: m.index + m[0].length, type: 'iban' });
   }
 }
@@ -249,10 +262,11 @@ const IPV6_RE = new RegExp(
   'g',
 );
 // 8 full groups, or a `::` form: MAC addresses and clock times (`12:30:45`) never qualify.
-const IPV6_FULL_HINT = new RegExp(`${H}(?::${H}){7}`);
+// Both alternatives start with ':', so irregexp scans for that one character.
+const IPV6_HINT = new RegExp(`::|:${H}:${H}:${H}:`);
 
 function scanIpv6(text: string, out: PiiSpan[]): void {
-  if (!text.includes('::') && !IPV6_FULL_HINT.test(text)) return;
+  if (!IPV6_HINT.test(text)) return;
   IPV6_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = IPV6_RE.exec(text)) !== null) {
@@ -264,7 +278,7 @@ function scanIpv6(text: string, out: PiiSpan[]): void {
 // --- secrets: literal prefixes, so irregexp's quick checks skip most of the text ----------------------
 const TOKEN_END = String.raw`(?![A-Za-z0-9_\-])`;
 const SECRET_RE = new RegExp(
-  START + String.raw`(?:` +
+  String.raw`(?:` +
     String.raw`sk-ant-[A-Za-z0-9_\-]{20,}` +
     String.raw`|(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})` + // group 1: needs a digit and a letter (kebab-case words are not keys)
     String.raw`|(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}` +
@@ -273,16 +287,19 @@ const SECRET_RE = new RegExp(
     String.raw`|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}` +
   ')' + TOKEN_END +
   // group 2: the token after `Bearer` (the scheme word itself stays)
-  String.raw`|\b[Bb]earer\s+([A-Za-z0-9._~+/\-]{16,}=*)(?![A-Za-z0-9._~+/=\-])`,
+  String.raw`|[Bb]earer\s+([A-Za-z0-9._~+/\-]{16,}=*)(?![A-Za-z0-9._~+/=\-])`,
   'g',
 );
-const SECRET_HINT = /sk-|sk_|rk_|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|eyJ|earer/;
+// One literal alternation: measured ~4× cheaper than fifteen multi-character indexOf calls (V8's substring
+// search is slow next to its single-character memchr).
+const SECRET_HINT = /sk[-_]|rk_|A[KSBC][IC]A|gh[pousr]_|github_pat_|eyJ|[Bb]earer/;
 
 function scanSecrets(text: string, out: PiiSpan[]): void {
   if (!SECRET_HINT.test(text)) return;
   SECRET_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = SECRET_RE.exec(text)) !== null) {
+    if (!startsAtBoundary(text, m.index, '-')) { SECRET_RE.lastIndex = m.index + 1; continue; }
     if (m[2] !== undefined) {
       const start = m.index + m[0].length - m[2].length;
       out.push({ start, end: start + m[2].length, type: 'secret' });
@@ -294,15 +311,17 @@ function scanSecrets(text: string, out: PiiSpan[]): void {
 }
 
 // --- opt-in: person names and street addresses (heuristic, English/German shapes) ---------------------
-const NAME = String.raw`[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?`;
+const NAME = String.raw`\p{Lu}\p{Ll}+(?:[-'\p{Lu}]\p{Ll}+)?`;
+// Opt-in detectors are not on the hot path, so a lookbehind (which treats `\nDear` as a word start) is fine here.
+const WORD_START = String.raw`(?:(?<![\p{L}\d_])|(?<=\\[nrt]))`;
 const PERSON_RE = new RegExp(
-  String.raw`(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Herr|Frau)\.?\s+|\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|[Ff]rom:)\s+)(${NAME}(?:\s+${NAME}){0,2})`,
-  'g',
+  WORD_START + String.raw`(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Herr|Frau)\.?\s+|(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|[Ff]rom:)\s+)(${NAME}(?:[ \t]+${NAME}){0,2})`,
+  'gu',
 );
 const STREET_RE = new RegExp(
-  String.raw`\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Parkway|Pkwy|Square|Sq|Highway|Hwy)\b\.?` +
-  String.raw`|\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|platz|allee|gasse)\s+\d{1,4}[a-z]?\b`,
-  'g',
+  WORD_START + String.raw`\d{1,5}[A-Za-z]?\s+(?:\p{Lu}\p{Ll}+\.?\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Parkway|Pkwy|Square|Sq|Highway|Hwy)\b` +
+  String.raw`|` + WORD_START + String.raw`\p{Lu}\p{Ll}+(?:straße|strasse|weg|platz|allee|gasse)\s+\d{1,4}[a-z]?\b`,
+  'gu',
 );
 
 function scanRegex(re: RegExp, type: string, group: number, text: string, out: PiiSpan[]): void {
@@ -494,14 +513,11 @@ export function compileRedactor(
   return (event) => {
     const cp = orgs.get(event.organization_id) ?? baseCompiled;
     if (!cp.enabled) return { ...event, properties: { ...event.properties } };
-    const state = newState();
+    const state = newState(); // numbering follows reading order: request, response, then properties
+    const request_body = redactWith(event.request_body, cp, state, true);
+    const response_body = redactWith(event.response_body, cp, state, true);
     const properties: Record<string, string> = {};
     for (const [k, v] of Object.entries(event.properties)) properties[k] = redactWith(v, cp, state, false);
-    return {
-      ...event,
-      request_body: redactWith(event.request_body, cp, state, true),
-      response_body: redactWith(event.response_body, cp, state, true),
-      properties,
-    };
+    return { ...event, request_body, response_body, properties };
   };
 }
