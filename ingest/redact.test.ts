@@ -123,6 +123,10 @@ describe('JSON bodies stay valid', () => {
     const out = redactText('{"c":"john\\u0040example.com"}', undefined, { json: true });
     expect(JSON.parse(out)).toEqual({ c: '[EMAIL_1]' });
   });
+  it('handles ensure_ascii bodies where a \\uXXXX escape touches the value', () => {
+    const out = redactText('{"c":"caf\\u00e9 jane@example.org, \\u00e9bob@example.org\\u00e9"}', undefined, { json: true });
+    expect(JSON.parse(out)).toEqual({ c: 'café [EMAIL_1], é[EMAIL_2]é' });
+  });
   it('never lets a custom pattern cut a string open', () => {
     const policy = { custom: { quoted: 'a".*?"b' } };
     const body = '{"x":"a","y":"b"}';
