@@ -6,6 +6,7 @@
 // A record is [u32le length][u32le crc32(length bytes ‖ payload)][payload]. Segments are contiguous: a segment
 // ends exactly where the next one begins, so a global position names one byte of one segment forever.
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open as openAsync, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -139,21 +140,48 @@ export function readCommitted(dir: string): Map<string, number> {
 
 /**
  * temp file + fsync + rename + fsync(dir): after a crash the old or the new offset is there, never a torn one.
- * Synchronous: a commit is a few small syscalls once per processed batch, and a reader registers itself in its
- * (synchronous) open with the same call.
+ * A reader registers itself with the sync form (its open is synchronous); commits use the async form, so the
+ * two fsyncs (~several ms) never stall the committing process's event loop.
  */
-export function writeCommitted(dir: string, name: string, pos: number): void {
-  const cdir = consumersDir(dir);
-  const tmp = path.join(cdir, `.${name}.offset.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
+export function writeCommittedSync(dir: string, name: string, pos: number): void {
+  const f = committedFiles(dir, name);
+  const fd = openSync(f.tmp, 'w');
   try {
-    writeSync(fd, `${formatOffset(pos)}\n`);
+    writeSync(fd, f.text(pos));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path.join(cdir, `${name}.offset`));
-  fsyncDirSync(cdir);
+  renameSync(f.tmp, f.final);
+  fsyncDirSync(f.dir);
+}
+
+export async function writeCommitted(dir: string, name: string, pos: number): Promise<void> {
+  const f = committedFiles(dir, name);
+  const fh = await openAsync(f.tmp, 'w');
+  try {
+    await fh.writeFile(f.text(pos));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(f.tmp, f.final);
+  const dh = await openAsync(f.dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+function committedFiles(dir: string, name: string) {
+  const cdir = consumersDir(dir);
+  return {
+    dir: cdir,
+    final: path.join(cdir, `${name}.offset`),
+    tmp: path.join(cdir, `.${name}.offset.${process.pid}.tmp`),
+    text: (pos: number) => `${formatOffset(pos)}\n`,
+  };
 }
 
 export function fsyncDirSync(dir: string): void {

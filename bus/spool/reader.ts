@@ -4,7 +4,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { checkConsumerName, consumersDir, formatOffset, listSegments, parseOffset, readCommitted, reclaimSegments, scanSegment, segmentPath, writeCommitted } from './format.ts';
+import { checkConsumerName, consumersDir, formatOffset, listSegments, parseOffset, readCommitted, reclaimSegments, scanSegment, segmentPath, writeCommitted, writeCommittedSync } from './format.ts';
 import { acquireLock } from './lock.ts';
 import type { SpoolReader, SpoolReaderOptions, SpoolRecord } from './types.ts';
 
@@ -27,6 +27,7 @@ class FileSpoolReader implements SpoolReader {
   private watchFailed = false;
   private wake: (() => void) | null = null;
   private closed = false;
+  private commits: Promise<void> = Promise.resolve();
 
   constructor(private readonly dir: string, private readonly name: string, opts: SpoolReaderOptions) {
     this.warn = opts.onWarn ?? ((msg) => process.emitWarning(msg, 'SpoolWarning'));
@@ -38,7 +39,7 @@ class FileSpoolReader implements SpoolReader {
       if (known === undefined) {
         // Register at once, from the oldest data still on disk, so segments are kept for this consumer from now on.
         this.committed = listSegments(dir)[0] ?? 0;
-        writeCommitted(dir, name, this.committed);
+        writeCommittedSync(dir, name, this.committed);
       } else {
         this.committed = known;
       }
@@ -64,11 +65,16 @@ class FileSpoolReader implements SpoolReader {
 
   async commit(offset: string): Promise<void> {
     const pos = parseOffset(offset);
-    if (pos <= this.committed) return;
     if (pos > this.position) throw new RangeError(`spool consumer '${this.name}': cannot commit ${offset}, past the last record read (${formatOffset(this.position)})`);
-    writeCommitted(this.dir, this.name, pos);
-    this.committed = pos;
-    reclaimSegments(this.dir);
+    // One commit at a time: they share a temp file, and a later commit must not be overtaken by an earlier one.
+    const run = this.commits.then(async () => {
+      if (pos <= this.committed) return;
+      await writeCommitted(this.dir, this.name, pos);
+      this.committed = pos;
+      reclaimSegments(this.dir);
+    });
+    this.commits = run.catch(() => {});
+    await run;
   }
 
   lag(): { records?: number; bytes: number } {
@@ -87,6 +93,7 @@ class FileSpoolReader implements SpoolReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.commits;
     this.wake?.();
     this.watcher?.close();
     if (this.seg) closeSync(this.seg.fd);
