@@ -10,7 +10,10 @@
  *     native build.
  *   - LevelDB (classic-level / level): one process per database, so a reader in another process is impossible.
  *   - fastq / better-queue(-memory): in memory only.
- *   - this spool: see bench/spool.ts (numbers in bench/README.md).
+ *   - this spool (bench/spool.ts, 200 k × 1 KB, three runs on a shared disk): append 380–740 k rec/s (never),
+ *     560–810 k (interval 50 ms), 530–650 k (always, group commit); append() costs ~1 µs on the caller's loop;
+ *     1.6 k rec/s when every record awaits its own fsync; replay 410–470 k rec/s, 190–345 k committing every
+ *     1000. strace over 1 s at ~700 appends/s: always 517 fsyncs, interval 21, never 0 (beyond creating a file).
  * A segmented append-only log (Kafka's layout, the OpenTelemetry Collector's persistent queue idea of read/write
  * indexes kept in storage) gives cheap reclamation (unlink a file), positional reads, CRC-checked records and no
  * dependency.
