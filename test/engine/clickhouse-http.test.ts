@@ -171,3 +171,22 @@ describe('query checks', () => {
     expect(formatClause("SELECT 'FORMAT CSV'")).toBeUndefined();
   });
 });
+
+describe('runSql (npx sightline sql)', () => {
+  it('renders an aligned table with right-aligned numbers, JSON, and Ok. for commands', async () => {
+    const { runSql } = await import('../../analytics/sql.ts');
+    const table = await runSql(ch.client, 'SELECT model, count() AS n, max(response_bytes) AS big FROM sightline.requests GROUP BY model ORDER BY model;', 'table');
+    expect(table).toBe([
+      'model           │ n │              big',
+      '────────────────┼───┼─────────────────',
+      'claude-sonnet-4 │ 1 │               45',
+      'gpt-4o          │ 2 │ 9007199254740991',
+      '(2 rows)',
+      '',
+    ].join('\n'));
+    expect(JSON.parse(await runSql(ch.client, "SELECT 1 AS a, 'x' AS b, NULL AS c", 'json'))).toEqual([{ a: 1, b: 'x', c: null }]);
+    expect(await runSql(ch.client, 'SELECT 1 AS a FORMAT CSV', 'table')).toBe('1\n');
+    expect(await runSql(ch.client, 'CREATE TABLE sightline.tmp_sql (a UInt8) ENGINE = Memory', 'table')).toBe('Ok.\n');
+    await runSql(ch.client, 'DROP TABLE sightline.tmp_sql', 'table');
+  });
+});
