@@ -1,0 +1,53 @@
+// Per-request state, typed once. Each step of the request path fills the fields it owns.
+import type { ProviderAdapter, UpstreamTarget } from './adapters/types.ts';
+import type { Principal } from './auth.ts';
+import type { Endpoint } from './event.ts';
+import type { OptInHeaders } from './headers.ts';
+import type { Capture } from './tee.ts';
+
+/** How the exchange ended, decided exactly once when the client response closes. */
+export type Outcome =
+  | 'completed' // the client received the whole response
+  | 'upstream_cut' // the upstream closed/reset mid-response
+  | 'client_cancelled' // the client went away first
+  | 'rejected'; // Sightline answered itself (bad input, auth, unreachable upstream…)
+
+export interface RequestCtx {
+  requestId: string;
+  /** Wall clock at arrival (ms since epoch) and the monotonic clock for durations. */
+  createdAtMs: number;
+  startedAt: number;
+  method: string;
+  /** Path logged in the event: no credential query parameters. */
+  loggedPath: string;
+
+  adapter: ProviderAdapter | undefined;
+  target: UpstreamTarget | undefined;
+  targetHost: string;
+  endpoint: Endpoint;
+  optIn: OptInHeaders | undefined;
+  principal: Principal | undefined;
+
+  requestBody: Buffer;
+  /** The body actually sent upstream when an adapter rewrote it; the caller's original is what gets logged. */
+  forwardBody: Buffer | undefined;
+  parsedBody: unknown;
+  model: string;
+  stream: boolean;
+  /** The upstream was asked for a usage frame the caller did not request: hide it from the client. */
+  hideUsageFrame: boolean;
+
+  status: number;
+  ttfbAt: number | undefined;
+  endedAt: number | undefined;
+  contentType: string;
+  contentEncoding: string;
+  capture: Capture;
+  upstreamCut: boolean;
+  timedOut?: boolean;
+  /** Set once the upstream request exists, so a client cancel can abort it. */
+  abortUpstream?: () => void;
+  outcome: Outcome | undefined;
+  errorCode: string;
+  errorType: string;
+}

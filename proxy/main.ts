@@ -1,0 +1,52 @@
+// Entry point of the proxy stage: builds the app from a parsed Config and listens.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.ts';
+import { createProxyApp } from './server.ts';
+import type { EventSink } from './sink.ts';
+import { createJsonlSink, createNullSink } from './sink.ts';
+
+export interface RunningProxy {
+  server: Server;
+  port: number;
+  url: string;
+  sink: EventSink;
+  /** Stops accepting, waits for in-flight exchanges, then flushes the sink. */
+  close(): Promise<void>;
+}
+
+export function createSinkFromConfig(config: Config): EventSink {
+  const spec = config.sink;
+  if (spec.startsWith('jsonl:')) return createJsonlSink(spec.slice('jsonl:'.length));
+  if (spec === 'none') return createNullSink();
+  throw new Error(`sink "${spec}" is not available in this build`);
+}
+
+export async function startProxy(config: Config, sink: EventSink = createSinkFromConfig(config)): Promise<RunningProxy> {
+  const app = createProxyApp({ config, sink });
+  const server = app.listen(config.server.port, config.server.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  // Streams may be long-lived: never cut them for idleness at the server level.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`,
+    sink,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      // Events are emitted on setImmediate after each response: let the last ones through.
+      await new Promise((r) => setImmediate(r));
+      await sink.close();
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// The only fake in the test suite: an LLM provider. It replays recorded wire-format fixtures byte for byte
+// over a real socket, and can misbehave on request (split chunks, delays, resets, hangs) via x-mock-* headers,
+// which pass through the proxy untouched like any other non-Sightline header.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FixtureProvider } from '../fixtures/index.ts';
+import { loadFixture } from '../fixtures/index.ts';
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface MockUpstream {
+  url: string;
+  requests: RecordedRequest[];
+  /** Resolves when the server has seen the client (the proxy) close a response early. */
+  aborted: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Which fixture answers a request when no x-mock-fixture header names one. */
+export function defaultFixture(url: string, body: unknown): string {
+  const stream = typeof body === 'object' && body !== null && (body as { stream?: unknown }).stream === true;
+  if (url.includes('/openai/deployments/')) return stream ? 'azure/chat.sse' : 'azure/chat.json';
+  if (url.includes(':streamGenerateContent')) return url.includes('alt=sse') ? 'gemini/stream.sse' : 'gemini/stream-array.json';
+  if (url.includes(':generateContent')) return 'gemini/generate.json';
+  if (url.includes('/v1/messages')) return stream ? 'anthropic/messages.sse' : 'anthropic/messages.json';
+  if (url.includes('/responses')) return stream ? 'openai/responses.sse' : 'openai/responses.json';
+  if (url.includes('/embeddings')) return 'openai/embeddings.json';
+  return stream ? 'openai/chat.sse' : 'openai/chat.json';
+}
+
+const num = (v: string | string[] | undefined): number | undefined => (typeof v === 'string' && v !== '' ? Number(v) : undefined);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startMockUpstream(): Promise<MockUpstream> {
+  const requests: RecordedRequest[] = [];
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+  });
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      void respond(req, res, body).catch(() => res.destroy());
+    });
+  });
+
+  async function respond(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    res.on('close', () => {
+      if (!res.writableFinished) onAbort();
+    });
+    const h = req.headers;
+    if (h['x-mock-hang'] === 'true') return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const name = typeof h['x-mock-fixture'] === 'string' ? h['x-mock-fixture'] : defaultFixture(req.url ?? '', parsed);
+    const [provider, file] = name.split('/') as [FixtureProvider, string];
+    const fixture = loadFixture(provider, file);
+    const delay = num(h['x-mock-delay-ms']);
+    if (delay) await sleep(delay);
+    const status = num(h['x-mock-status']) ?? fixture.status;
+    const chunkBytes = num(h['x-mock-chunk-bytes']);
+    const chunkDelay = num(h['x-mock-chunk-delay-ms']) ?? 0;
+    const resetAfter = num(h['x-mock-reset-after-bytes']);
+    const headers: Record<string, string> = { ...fixture.headers };
+    if (chunkBytes === undefined && resetAfter === undefined && !headers['content-type']?.includes('event-stream')) {
+      headers['content-length'] = String(fixture.body.length);
+    }
+    res.writeHead(status, headers);
+    const bytes = resetAfter === undefined ? fixture.body : fixture.body.subarray(0, resetAfter);
+    const step = chunkBytes ?? bytes.length;
+    for (let off = 0; off < bytes.length; off += step) {
+      if (res.destroyed) return;
+      res.write(bytes.subarray(off, off + step));
+      if (chunkDelay > 0) await sleep(chunkDelay);
+    }
+    if (resetAfter !== undefined) {
+      // Let the written bytes leave before the reset, so the client sees a stream cut mid-way.
+      await sleep(20);
+      res.socket?.resetAndDestroy();
+      return;
+    }
+    res.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    aborted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
