@@ -209,7 +209,7 @@ function createForwarders(config: Config, captureLimit: number) {
     http: new http.Agent({ keepAlive: true, maxSockets: 1024 }),
     https: new https.Agent({ keepAlive: true, maxSockets: 1024 }),
   };
-  const make = (agent: http.Agent) => createProxyMiddleware<Request, Response>({
+  const make = (agent: http.Agent) => createProxyMiddleware<http.IncomingMessage, http.ServerResponse>({
     router: (req) => new URL(req.sl!.target!.url).origin,
     changeOrigin: true,
     selfHandleResponse: true,
@@ -259,8 +259,8 @@ function createForwarders(config: Config, captureLimit: number) {
         else proxyRes.pipe(res);
       },
       error(err, req, res) {
-        const ctx = (req as Request).sl!;
-        const response = res as Response;
+        const ctx = req.sl!;
+        const response = res as http.ServerResponse;
         if (response.headersSent) {
           ctx.upstreamCut = true;
           response.destroy();
