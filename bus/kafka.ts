@@ -2,7 +2,7 @@
 // and a consumer-group loop that commits only what the handler has accepted.
 // Works against Kafka 0.9+ (tests use 0.9.0.1): no headers, timestamps, idempotence or
 // transactions are relied on. At-least-once end to end; ClickHouse dedups on request_id.
-import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type KafkaConfig, type Consumer, type EachBatchHandler, type LogEntry, type SASLOptions } from 'kafkajs';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -61,6 +61,12 @@ export interface KafkaConsumerOptions extends KafkaBusOptions {
   maxBatch?: number;
   /** Broker-side wait for a fetch with no new data. Default 500 ms (tests: 100). */
   maxWaitMs?: number;
+  /**
+   * Group session timeout. Also how long a rejoin can stall after a broker crash: the coordinator
+   * reloads the group with the member that died with the connection and waits this long for it.
+   * Default 30000 ms; the broker's group.min.session.timeout.ms (6000 by default) is the floor.
+   */
+  sessionTimeoutMs?: number;
   /** Backoff after a rejected handleBatch: exponential from initialMs to maxMs, ±20 % jitter. */
   retry?: { initialMs?: number; maxMs?: number };
   /** Hook for counters: called after each rejected handleBatch, before the backoff. */
@@ -205,65 +211,100 @@ export async function runConsumer(opts: KafkaConsumerOptions): Promise<RunningCo
   const maxBatch = opts.maxBatch ?? 1000;
   const initialMs = opts.retry?.initialMs ?? 200;
   const maxMs = opts.retry?.maxMs ?? 30_000;
+  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000;
+  const log = opts.logger ?? stderrLogger;
   const stopping = new AbortController();
   const kafka = new Kafka(kafkaConfig(opts, { connectionTimeout: 3000, requestTimeout: 30_000 }));
-  const consumer = kafka.consumer({
-    groupId: opts.groupId,
-    maxWaitTimeInMs: opts.maxWaitMs ?? 500,
-    allowAutoTopicCreation: true,
-  });
-  const log = opts.logger ?? stderrLogger;
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    // Retriable crashes restart by themselves; a non-retriable one leaves this consumer dead.
-    if (!payload.restart) log('error', 'kafka consumer crashed and will not restart', { groupId: opts.groupId, error: payload.error.message });
-  });
 
-  await consumer.connect();
-  // A new group starts at the oldest message: events produced before ingest first ran are not lost.
-  await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      const all = batch.messages;
-      for (let start = 0; start < all.length; start += maxBatch) {
-        const chunk = all.slice(start, start + maxBatch);
-        const last = chunk[chunk.length - 1];
-        if (last === undefined) return;
-        const messages: KafkaMessageOut[] = chunk.map((m) => ({
-          key: m.key === null ? null : m.key.toString('utf8'),
-          value: m.value ?? Buffer.alloc(0),
-          offset: m.offset,
-          partition: batch.partition,
-        }));
-        for (let attempt = 0; ; attempt++) {
-          // Leaving without resolving makes kafkajs fetch this partition from the last resolved
-          // offset again (or hands it, uncommitted, to the member that owns it after a rebalance).
-          if (!isRunning() || isStale() || stopping.signal.aborted) return;
-          try {
-            await opts.handleBatch(messages);
-            break;
-          } catch (error) {
-            const wait = backoffDelayMs(attempt, initialMs, maxMs);
-            opts.onRetry?.(error, attempt + 1, wait);
-            await abortableDelay(wait, stopping.signal);
-            await heartbeat();
-          }
+  const eachBatch: EachBatchHandler = async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+    const all = batch.messages;
+    for (let start = 0; start < all.length; start += maxBatch) {
+      const chunk = all.slice(start, start + maxBatch);
+      const last = chunk[chunk.length - 1];
+      if (last === undefined) return;
+      const messages: KafkaMessageOut[] = chunk.map((m) => ({
+        key: m.key === null ? null : m.key.toString('utf8'),
+        value: m.value ?? Buffer.alloc(0),
+        offset: m.offset,
+        partition: batch.partition,
+      }));
+      for (let attempt = 0; ; attempt++) {
+        // Leaving without resolving makes kafkajs fetch this partition from the last resolved
+        // offset again (or hands it, uncommitted, to the member that owns it after a rebalance).
+        if (!isRunning() || isStale() || stopping.signal.aborted) return;
+        try {
+          await opts.handleBatch(messages);
+          break;
+        } catch (error) {
+          const wait = backoffDelayMs(attempt, initialMs, maxMs);
+          opts.onRetry?.(error, attempt + 1, wait);
+          await abortableDelay(wait, stopping.signal);
+          await heartbeat();
         }
-        resolveOffset(last.offset);
-        await commitOffsetsIfNecessary({
-          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
-        });
-        await heartbeat();
       }
-    },
-  });
+      resolveOffset(last.offset);
+      await commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
+      });
+      await heartbeat();
+    }
+  };
 
+  const start = async (): Promise<Consumer> => {
+    const consumer = kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout,
+      heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
+      maxWaitTimeInMs: opts.maxWaitMs ?? 500,
+      allowAutoTopicCreation: true,
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // kafkajs restarts itself after retriable errors only. Kafka 0.9 answers UNKNOWN_SERVER_ERROR
+      // (non-retriable to kafkajs) while it recovers from a crash or creates a topic, which would
+      // leave ingest dead for good: replace the consumer instead. Offsets are committed, so nothing is lost.
+      if (!payload.restart && !stopping.signal.aborted) void replace(consumer, payload.error);
+    });
+    try {
+      await consumer.connect();
+      // A new group starts at the oldest message: events produced before ingest first ran are not lost.
+      await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    } catch (e) {
+      await consumer.disconnect().catch(() => {});
+      throw e;
+    }
+    return consumer;
+  };
+
+  let current: Consumer | undefined;
+  let replacing: Promise<void> | undefined;
+  const replace = (crashed: Consumer, error: Error) => {
+    replacing ??= (async () => {
+      await crashed.disconnect().catch(() => {});
+      for (let attempt = 0; !stopping.signal.aborted; attempt++) {
+        const wait = backoffDelayMs(attempt, 1000, 30_000);
+        log('error', 'kafka consumer crashed; replacing it', { groupId: opts.groupId, error: error.message, attempt: attempt + 1, delayMs: wait });
+        await abortableDelay(wait, stopping.signal);
+        if (stopping.signal.aborted) return;
+        try {
+          current = await start();
+          return;
+        } catch (e) {
+          error = e instanceof Error ? e : new Error(String(e));
+        }
+      }
+    })().finally(() => {
+      replacing = undefined;
+    });
+    return replacing;
+  };
+
+  current = await start();
   return {
     stop: async () => {
       stopping.abort();
-      await consumer.disconnect();
+      await replacing;
+      await current?.disconnect();
     },
   };
 }
