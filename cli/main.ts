@@ -5,16 +5,25 @@ import { parseDocument, YAMLSeq } from 'yaml';
 import type { Config } from '../config/index.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { generateKey, hashKey } from '../proxy/auth.ts';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
+import { migrate, rollback } from '../analytics/migrate.ts';
+import { runSql } from '../analytics/sql.ts';
+import { startIngest } from '../ingest/main.ts';
 import { startGateway } from './start.ts';
 
 type Env = Record<string, string | undefined>;
 
 /** CLI flags become the same environment overrides the config loader already knows: one precedence order. */
-function configWith(overrides: Env): Config {
+function envWith(overrides: Env): Env {
   const env: Env = { ...process.env };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+function configWith(overrides: Env): Config {
   try {
-    return loadConfig(env);
+    return loadConfig(envWith(overrides));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`sightline: ${err.message}`);
@@ -37,14 +46,82 @@ program
   .option('-d, --data-dir <dir>', 'where the spool and embedded ClickHouse live (SIGHTLINE_DATA_DIR, default ./data)')
   .option('-s, --sink <sink>', 'where events go: spool (default), kafka, jsonl:<file> (jsonl:- for stdout), none (SIGHTLINE_SINK)')
   .action(async (opts: { port?: string; host?: string; config?: string; dataDir?: string; sink?: string }) => {
-    const config = configWith({
+    const overrides = {
       SIGHTLINE_PORT: opts.port,
       SIGHTLINE_HOST: opts.host,
       SIGHTLINE_CONFIG: opts.config,
       SIGHTLINE_DATA_DIR: opts.dataDir,
       SIGHTLINE_SINK: opts.sink,
-    });
-    await startGateway(config);
+    };
+    // The embedded ingest worker is a child process: it gets the same overrides, so both read one config.
+    await startGateway(configWith(overrides), envWith(overrides));
+  });
+
+program
+  .command('ingest')
+  .description('Run an ingest worker: bus (Kafka when KAFKA_BROKERS is set, else the local spools) → redact → ClickHouse.')
+  .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG)')
+  .option('-d, --data-dir <dir>', 'data dir holding the spools and the embedded ClickHouse (SIGHTLINE_DATA_DIR)')
+  .action(async (opts: { config?: string; dataDir?: string }) => {
+    const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
+    const ingest = await startIngest(config);
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await ingest.stop();
+      const s = ingest.stats;
+      console.error(`sightline ingest: stopped; received ${s.received}, written ${s.written}, dead-lettered ${s.deadLettered}, retries ${s.retries}`);
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
+  });
+
+program
+  .command('sql <query>')
+  .description('Run a query against sightline.requests and friends: the ClickHouse server (CLICKHOUSE_URL), else the running embedded store over its HTTP interface (127.0.0.1:8123), else the embedded store directly.')
+  .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
+  .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG)')
+  .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)')
+  .action(async (query: string, opts: { format: 'table' | 'json'; config?: string; dataDir?: string }) => {
+    const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
+    const client = await queryClient(config);
+    try {
+      process.stdout.write(await runSql(client, query, opts.format));
+    } catch (err) {
+      console.error(`sightline sql: ${(err as Error).message}`);
+      process.exitCode = 1;
+    } finally {
+      await client.close();
+    }
+  });
+
+program
+  .command('migrate')
+  .description('Apply the ClickHouse migrations in analytics/migrations (also done by every ingest worker at start).')
+  .option('--to <version>', 'apply up to this version only')
+  .option('--down <version>', 'roll back every migration above this version')
+  .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG)')
+  .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)')
+  .action(async (opts: { to?: string; down?: string; config?: string; dataDir?: string }) => {
+    const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
+    const client = createClickHouse({ url: config.clickhouse.url, user: config.clickhouse.user, password: config.clickhouse.password, dataDir: config.data_dir });
+    try {
+      if (opts.down !== undefined) {
+        const { rolledBack } = await rollback(client, Number(opts.down));
+        console.log(rolledBack.length ? `rolled back: ${rolledBack.join(', ')}` : 'nothing to roll back');
+      } else {
+        const { applied } = await migrate(client, {
+          ...(opts.to !== undefined ? { target: Number(opts.to) } : {}),
+          bodyRetentionDays: config.clickhouse.body_retention_days,
+          retentionDays: config.clickhouse.retention_days,
+        });
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'up to date');
+      }
+    } finally {
+      await client.close();
+    }
   });
 
 const keys = program.command('keys').description('Manage Sightline-Auth keys (only their sha256 digests are stored).');
@@ -92,5 +169,17 @@ keys
     if (config.keys.length === 0) console.log('No keys configured.');
     for (const k of config.keys) console.log(`${k.id}\torg=${k.organization_id}\tteam=${k.team || '-'}`);
   });
+
+/** The embedded store is locked by the running ingest worker: talk to its HTTP interface when it answers. */
+async function queryClient(config: Config): Promise<ClickHouseClient> {
+  const { url, user, password, http_port } = config.clickhouse;
+  if (url) return createClickHouse({ url, user, password, dataDir: config.data_dir });
+  if (http_port > 0) {
+    const local = createClient({ url: `http://127.0.0.1:${http_port}`, clickhouse_settings: { ...CLIENT_SETTINGS } });
+    if ((await local.ping()).success) return local;
+    await local.close();
+  }
+  return createClickHouse({ user, password, dataDir: config.data_dir });
+}
 
 await program.parseAsync(process.argv);

@@ -1,18 +1,100 @@
-// `sightline start`: the whole gateway in one command, shut down cleanly on SIGINT/SIGTERM.
+// `sightline start`: the whole gateway in one command. Embedded default: proxy → spool on disk → ingest
+// worker (a child process that owns the embedded ClickHouse and serves its HTTP interface). With Kafka:
+// proxy → spool → forwarder → Kafka, and ingest workers run elsewhere (`sightline ingest`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
-import { startProxy } from '../proxy/main.ts';
+import type { Forwarder } from '../bus/forwarder.ts';
+import { startForwarder } from '../bus/forwarder.ts';
+import { createKafkaProducer } from '../bus/kafka.ts';
+import { createSpoolSink } from '../bus/spool-sink.ts';
+import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus/spool/index.ts';
+import { spoolRoot } from '../ingest/main.ts';
+import { createSinkFromConfig, startProxy } from '../proxy/main.ts';
+import type { EventSink } from '../proxy/sink.ts';
+import { preloadTokenizers } from '../proxy/tokens.ts';
 
-export async function startGateway(config: Config): Promise<void> {
-  const proxy = await startProxy(config);
-  console.log(`sightline: proxy listening on ${proxy.url} (sink: ${config.sink})`);
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'sightline.mjs');
+const warn = (msg: string) => console.error(`sightline: ${msg}`);
+
+interface Pipeline {
+  sink: EventSink;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
+  if (config.sink !== 'spool' && config.sink !== 'kafka') {
+    return { sink: createSinkFromConfig(config), describe: config.sink, stop: async () => {} };
+  }
+  const dir = path.join(spoolRoot(config), config.instance);
+  const sink = createSpoolSink(openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn)));
+  if (config.sink === 'kafka') {
+    const forwarder: Forwarder = startForwarder({
+      reader: openSpoolReader(dir, 'kafka', { onWarn: warn }),
+      producer: createKafkaProducer({
+        brokers: [...config.kafka.brokers],
+        clientId: config.kafka.client_id,
+        topic: config.kafka.topic,
+        ssl: config.kafka.ssl,
+        ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } } : {}),
+      }),
+      onError: (err, attempt) => {
+        if (attempt === 1 || attempt % 10 === 0) warn(`Kafka unavailable (attempt ${attempt}), events wait in ${dir}: ${(err as Error).message}`);
+      },
+    });
+    return { sink, describe: `spool ${dir} → Kafka ${config.kafka.brokers.join(',')}`, stop: () => forwarder.stop() };
+  }
+  const ingest = superviseIngest(childEnv);
+  return { sink, describe: `spool ${dir} → embedded ingest → ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}`, stop: () => ingest.stop() };
+}
+
+/** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
+function superviseIngest(env: NodeJS.ProcessEnv): { stop(): Promise<void> } {
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let restarts = 0;
+  const launch = () => {
+    child = spawn(process.execPath, [BIN, 'ingest'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      const delay = Math.min(10_000, 250 * 2 ** Math.min(restarts++, 6));
+      warn(`ingest worker exited (${signal ?? code}); restarting in ${delay} ms`);
+      setTimeout(launch, delay);
+    });
+  };
+  launch();
+  return {
+    stop: () => new Promise<void>((resolve) => {
+      stopping = true;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child?.kill('SIGKILL'), 15_000).unref();
+    }),
+  };
+}
+
+export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // Loading the tokenizers takes seconds of CPU: do it before listening, never on a request.
+  preloadTokenizers();
+  const pipeline = buildPipeline(config, childEnv);
+  const proxy = await startProxy(config, pipeline.sink);
+  console.log(`sightline: proxy listening on ${proxy.url}`);
+  console.log(`  events: ${pipeline.describe}`);
   console.log(`  OpenAI SDK:    baseURL ${proxy.url}/openai/v1`);
   console.log(`  Anthropic SDK: baseURL ${proxy.url}/anthropic`);
+  if (config.sink === 'spool' && config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {
+    console.log(`  query:  curl 'http://127.0.0.1:${config.clickhouse.http_port}/?query=SELECT+count()+FROM+sightline.requests'  or  npx sightline sql "…"`);
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`sightline: ${signal}: draining and flushing events…`);
+    console.log(`sightline: ${signal}: draining requests and flushing events…`);
     await proxy.close();
+    await pipeline.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

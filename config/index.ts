@@ -33,6 +33,8 @@ export const ConfigSchema = z.strictObject({
     require_auth: z.boolean().optional(),
   }).prefault({}),
   data_dir: z.string().default('./data'),
+  /** Names this proxy process's spool (<data_dir>/spool/<instance>); each proxy process needs its own. */
+  instance: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "-", "." only').default('proxy'),
   limits: z.strictObject({
     max_body_bytes: z.coerce.number().int().positive().default(32 * 1024 * 1024),
     upstream_timeout_ms: z.coerce.number().int().positive().default(600_000),
@@ -88,11 +90,15 @@ export const ConfigSchema = z.strictObject({
   ingest: z.strictObject({
     batch_max_rows: z.coerce.number().int().positive().default(10_000),
     flush_ms: z.coerce.number().int().positive().default(500),
+    /** Larger bus messages go to the dead-letter sink (the proxy already truncates logged bodies). */
+    max_event_bytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
   }).prefault({}),
   redaction: z.strictObject({
     enabled: z.boolean().default(true),
     /** Types switched off globally (e.g. ['ip_address']). */
     disabled_types: z.array(z.string()).default([]),
+    /** Opt-in detectors switched on: person_name, street_address. */
+    optional_types: z.array(z.enum(['person_name', 'street_address'])).default([]),
     /** Extra patterns: name → regex source. */
     custom: z.record(z.string(), z.string()).default({}),
     /** Exact strings never redacted. */
@@ -101,6 +107,7 @@ export const ConfigSchema = z.strictObject({
     organizations: z.record(z.string(), z.strictObject({
       enabled: z.boolean().optional(),
       disabled_types: z.array(z.string()).optional(),
+      optional_types: z.array(z.enum(['person_name', 'street_address'])).optional(),
       custom: z.record(z.string(), z.string()).optional(),
       allowlist: z.array(z.string()).optional(),
     })).default({}),
@@ -137,6 +144,7 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   set('SIGHTLINE_HOST', (v) => { section('server').host = v; });
   set('SIGHTLINE_REQUIRE_AUTH', (v) => { section('server').require_auth = v === 'true' || v === '1'; });
   set('SIGHTLINE_DATA_DIR', (v) => { out.data_dir = v; });
+  set('SIGHTLINE_INSTANCE', (v) => { out.instance = v; });
   set('SIGHTLINE_SINK', (v) => { out.sink = v; });
   set('SIGHTLINE_MAX_BODY_BYTES', (v) => { section('limits').max_body_bytes = v; });
   set('SIGHTLINE_UPSTREAM_TIMEOUT_MS', (v) => { section('limits').upstream_timeout_ms = v; });

@@ -25,8 +25,9 @@ export function assembleEvent(ctx: RequestCtx, deps: AssembleDeps): RequestEvent
   const model = ctx.model;
   let usage = extracted.usage;
   let estimated = false;
-  const succeeded = ctx.status >= 200 && ctx.status < 300;
-  if (usage === null && ctx.adapter && ESTIMABLE.has(ctx.endpoint) && (succeeded || ctx.outcome !== 'completed')) {
+  // Only a response that started successfully consumed tokens: one cut or cancelled part-way was still billed.
+  const generated = ctx.ttfbAt !== undefined && ctx.status >= 200 && ctx.status < 300;
+  if (usage === null && ctx.adapter && ESTIMABLE.has(ctx.endpoint) && generated) {
     // No usage reported (stream without include_usage, or cut/cancelled before the usage frame): count with a tokenizer.
     usage = {
       prompt_tokens: estimatePromptTokens(model, ctx.parsedBody),

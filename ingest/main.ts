@@ -1,0 +1,199 @@
+// Entry point of the ingest stage: bus (Kafka consumer group, or the proxies' spools in the embedded
+// default) → decode → redact → batched idempotent insert into ClickHouse. Runs as its own process:
+// chDB work blocks the thread that runs it, so it never shares the proxy's event loop.
+import { appendFileSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../config/index.ts';
+import { createClickHouse } from '../analytics/client.ts';
+import type { ClickHouseHttpServer } from '../analytics/http-server.ts';
+import { startClickHouseHttp } from '../analytics/http-server.ts';
+import { migrate } from '../analytics/migrate.ts';
+import { backoffDelayMs, createKafkaProducer, runConsumer } from '../bus/kafka.ts';
+import type { SpoolReader } from '../bus/spool/index.ts';
+import { openSpoolReader } from '../bus/spool/index.ts';
+import type { DeadLetter, DeadLetterSink, IngestStats, Pipeline } from './pipeline.ts';
+import { createPipeline, redactorFromConfig } from './pipeline.ts';
+import { createWriter } from './writer.ts';
+
+/** Where proxies keep their spools: one directory per proxy process under <data_dir>/spool/. */
+export function spoolRoot(config: Config): string {
+  return path.join(config.data_dir, 'spool');
+}
+
+export const INGEST_CONSUMER = 'ingest';
+
+export interface RunningIngest {
+  readonly stats: IngestStats;
+  /** Port of the embedded store's ClickHouse HTTP interface, when this process serves it. */
+  readonly httpPort: number | undefined;
+  readonly client: ClickHouseClient;
+  stop(): Promise<void>;
+}
+
+type Log = (msg: string) => void;
+
+export async function startIngest(config: Config, log: Log = (m) => console.error(`sightline ingest: ${m}`)): Promise<RunningIngest> {
+  const chOpts = { url: config.clickhouse.url, user: config.clickhouse.user, password: config.clickhouse.password, dataDir: config.data_dir };
+  mkdirSync(config.data_dir, { recursive: true });
+  const client = createClickHouse(chOpts);
+  await retryUntil(() => migrate(client, { bodyRetentionDays: config.clickhouse.body_retention_days, retentionDays: config.clickhouse.retention_days }), 'ClickHouse migrations', log);
+
+  let http: ClickHouseHttpServer | undefined;
+  if (config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {
+    // Only this process may open the embedded store, so it serves the ClickHouse HTTP interface for everyone else,
+    // on its own session so read-only settings never touch the writer's.
+    http = await startClickHouseHttp(createClickHouse(chOpts), { host: '127.0.0.1', port: config.clickhouse.http_port, readOnly: true });
+    log(`ClickHouse HTTP interface (read-only) on http://127.0.0.1:${http.port}`);
+  }
+
+  const kafka = config.kafka.brokers.length > 0;
+  const deadLetters = kafka ? kafkaDeadLetters(config) : fileDeadLetters(path.join(config.data_dir, 'dead-letters.jsonl'));
+  const pipeline = createPipeline({
+    writer: createWriter(client, { maxRowsPerInsert: config.ingest.batch_max_rows }),
+    deadLetters,
+    redact: redactorFromConfig(config.redaction),
+    maxEventBytes: config.ingest.max_event_bytes,
+  });
+
+  const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools(config, pipeline, log);
+  log(`reading ${kafka ? `Kafka topic ${config.kafka.topic} (group ${config.kafka.group_id})` : `spools under ${spoolRoot(config)}`}`);
+
+  return {
+    stats: pipeline.stats,
+    httpPort: http?.port,
+    client,
+    async stop() {
+      await source.stop();
+      await deadLetters.close?.();
+      await http?.close();
+      await client.close();
+    },
+  };
+}
+
+interface Source {
+  stop(): Promise<void>;
+}
+
+async function consumeKafka(config: Config, pipeline: Pipeline, log: Log): Promise<Source> {
+  const consumer = await runConsumer({
+    brokers: [...config.kafka.brokers],
+    clientId: `${config.kafka.client_id}-ingest`,
+    topic: config.kafka.topic,
+    groupId: config.kafka.group_id,
+    ssl: config.kafka.ssl,
+    ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } } : {}),
+    maxBatch: config.ingest.batch_max_rows,
+    handleBatch: (messages) => pipeline.handle(messages.map((m) => m.value)),
+    onRetry: (err, attempt, delay) => {
+      pipeline.stats.retries++;
+      log(`batch not stored (attempt ${attempt}, retrying in ${delay} ms): ${(err as Error).message}`);
+    },
+  });
+  return consumer;
+}
+
+/** One reader per proxy spool directory; new directories (new proxy processes) are picked up as they appear. */
+function consumeSpools(config: Config, pipeline: Pipeline, log: Log): Source {
+  const root = spoolRoot(config);
+  mkdirSync(root, { recursive: true });
+  const loops = new Map<string, Promise<void>>();
+  const readers: SpoolReader[] = [];
+  let running = true;
+
+  async function drain(reader: SpoolReader): Promise<void> {
+    while (running) {
+      const records = await reader.read(config.ingest.batch_max_rows, config.ingest.flush_ms);
+      if (records.length === 0) continue;
+      // Until the batch is stored (or dead-lettered) nothing is committed: a crash here replays it, deduplicated.
+      await retryUntil(() => pipeline.handle(records.map((r) => r.data)), 'storing a batch', log, () => pipeline.stats.retries++);
+      await reader.commit(records[records.length - 1]!.offset);
+    }
+  }
+
+  function discover(): void {
+    for (const name of readdirSync(root)) {
+      const dir = path.join(root, name);
+      if (loops.has(dir) || !hasSegments(dir)) continue;
+      const reader = openSpoolReader(dir, INGEST_CONSUMER, { onWarn: log });
+      readers.push(reader);
+      loops.set(dir, drain(reader).catch((err: unknown) => log(`reader for ${dir} stopped: ${(err as Error).message}`)));
+    }
+  }
+  discover();
+  const timer = setInterval(discover, 1000);
+  return {
+    async stop() {
+      running = false;
+      clearInterval(timer);
+      await Promise.all(loops.values());
+      await Promise.all(readers.map((r) => r.close()));
+    },
+  };
+
+  function hasSegments(dir: string): boolean {
+    try {
+      return readdirSync(dir).some((f) => f.endsWith('.seg'));
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Retries a retryable operation with backoff until it succeeds; permanent failures are the pipeline's to dead-letter. */
+async function retryUntil<T>(op: () => Promise<T>, what: string, log: Log, onRetry?: () => void): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      onRetry?.();
+      const wait = backoffDelayMs(attempt, 200, 10_000);
+      log(`${what} failed (attempt ${attempt + 1}, retrying in ${wait} ms): ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+type ClosableDeadLetters = DeadLetterSink & { close?: () => Promise<void> };
+
+function letterJson(l: DeadLetter): string {
+  return JSON.stringify({ reason: l.reason, detail: l.detail, received_at: new Date().toISOString(), raw: l.raw.toString('utf8') });
+}
+
+/** Embedded default: dead letters go to a JSON-lines file, fsynced before the batch is acknowledged. */
+function fileDeadLetters(file: string): ClosableDeadLetters {
+  return {
+    async write(letters) {
+      appendFileSync(file, letters.map((l) => `${letterJson(l)}\n`).join(''));
+      const fd = openSync(file, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+function kafkaDeadLetters(config: Config): ClosableDeadLetters {
+  const producer = createKafkaProducer({
+    brokers: [...config.kafka.brokers],
+    clientId: `${config.kafka.client_id}-dlq`,
+    topic: config.kafka.dlq_topic,
+    ssl: config.kafka.ssl,
+    ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } } : {}),
+  });
+  let connected: Promise<void> | undefined;
+  return {
+    async write(letters) {
+      connected ??= producer.connect();
+      await connected.catch((err: unknown) => {
+        connected = undefined;
+        throw err;
+      });
+      await producer.send(letters.map((l) => ({ key: l.reason, value: letterJson(l) })));
+    },
+    close: () => producer.close(),
+  };
+}

@@ -1,0 +1,111 @@
+// The ingest stages over one batch of raw bus messages: decode → redact → write. Whatever the source
+// (Kafka or the spool), a batch is acknowledged only once this resolves: every message is then either in
+// ClickHouse or in the dead-letter sink with its reason. A retryable storage failure rejects, so the
+// source redelivers the batch; ClickHouse deduplicates the replay.
+import type { Config } from '../config/index.ts';
+import type { RequestEvent } from '../proxy/event.ts';
+import { RequestEventSchema, SCHEMA_VERSION } from '../proxy/event.ts';
+import type { RedactionPolicy } from './redact.ts';
+import { compileRedactor } from './redact.ts';
+import type { Writer } from './writer.ts';
+import { isRetryable } from './writer.ts';
+
+export interface DeadLetter {
+  /** Stable reason code: not_json, unsupported_schema_version, invalid_event, too_large, rejected_by_storage. */
+  reason: string;
+  detail: string;
+  raw: Buffer;
+}
+
+export interface DeadLetterSink {
+  write(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+export interface IngestStats {
+  received: number;
+  written: number;
+  deadLettered: number;
+  retries: number;
+}
+
+export interface Pipeline {
+  handle(raw: readonly Buffer[]): Promise<void>;
+  readonly stats: IngestStats;
+}
+
+export interface PipelineOptions {
+  writer: Writer;
+  deadLetters: DeadLetterSink;
+  redact: (event: RequestEvent) => RequestEvent;
+  maxEventBytes: number;
+}
+
+type Decoded = { ok: true; event: RequestEvent } | { ok: false; letter: DeadLetter };
+
+/** Validates one bus message against the versioned schema, naming what is wrong when it is not an event. */
+export function decodeEvent(raw: Buffer, maxEventBytes: number): Decoded {
+  const bad = (reason: string, detail: string): Decoded => ({ ok: false, letter: { reason, detail, raw } });
+  if (raw.length > maxEventBytes) return bad('too_large', `event is ${raw.length} bytes; the limit is ${maxEventBytes} (ingest.max_event_bytes)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    return bad('not_json', (err as Error).message);
+  }
+  const version = typeof json === 'object' && json !== null ? (json as { schema_version?: unknown }).schema_version : undefined;
+  if (version !== SCHEMA_VERSION) return bad('unsupported_schema_version', `schema_version ${JSON.stringify(version)}; this worker reads ${SCHEMA_VERSION}`);
+  const parsed = RequestEventSchema.safeParse(json);
+  if (!parsed.success) {
+    return bad('invalid_event', parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+  }
+  return { ok: true, event: parsed.data };
+}
+
+export function createPipeline(opts: PipelineOptions): Pipeline {
+  const stats: IngestStats = { received: 0, written: 0, deadLettered: 0, retries: 0 };
+  return {
+    stats,
+    async handle(raw) {
+      const events: RequestEvent[] = [];
+      const letters: DeadLetter[] = [];
+      for (const msg of raw) {
+        const d = decodeEvent(msg, opts.maxEventBytes);
+        if (d.ok) events.push(opts.redact(d.event));
+        else letters.push(d.letter);
+      }
+      if (events.length > 0) {
+        try {
+          await opts.writer.insert(events);
+        } catch (err) {
+          if (isRetryable(err)) throw err;
+          // The engine refused the batch itself: park it with the reason instead of stalling the stream forever.
+          const detail = (err as Error).message.slice(0, 2000);
+          for (const e of events) letters.push({ reason: 'rejected_by_storage', detail, raw: Buffer.from(JSON.stringify(e)) });
+          events.length = 0;
+        }
+      }
+      if (letters.length > 0) await opts.deadLetters.write(letters);
+      stats.received += raw.length;
+      stats.written += events.length;
+      stats.deadLettered += letters.length;
+    },
+  };
+}
+
+/** The redactor from the config's `redaction` section (global policy plus per-organisation overrides). */
+export function redactorFromConfig(r: Config['redaction']): (event: RequestEvent) => RequestEvent {
+  const toPolicy = (p: { enabled?: boolean; disabled_types?: readonly string[]; custom?: Readonly<Record<string, string>>; allowlist?: readonly string[]; optional_types?: readonly string[] }): Partial<RedactionPolicy> => {
+    const out: { -readonly [K in keyof RedactionPolicy]?: RedactionPolicy[K] } = {};
+    if (p.enabled !== undefined) out.enabled = p.enabled;
+    if (p.disabled_types !== undefined) out.disabledTypes = p.disabled_types;
+    // Opt-in detectors (person_name, street_address) are switched on by an empty custom source.
+    if (p.custom !== undefined || p.optional_types !== undefined) {
+      out.custom = { ...Object.fromEntries((p.optional_types ?? []).map((t) => [t, ''])), ...p.custom };
+    }
+    if (p.allowlist !== undefined) out.allowlist = p.allowlist;
+    return out;
+  };
+  const base = { enabled: true, disabledTypes: [], custom: {}, allowlist: [], ...toPolicy(r) } as RedactionPolicy;
+  const perOrg = Object.fromEntries(Object.entries(r.organizations).map(([org, p]) => [org, toPolicy(p)]));
+  return compileRedactor(base, perOrg);
+}
