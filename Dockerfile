@@ -1,0 +1,19 @@
+# One image for the proxy (`start`, the default) and the ingest worker (`ingest`).
+# TypeScript runs through tsx at start-up: there is no build step.
+FROM node:20-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:20-slim
+ENV NODE_ENV=production \
+    SIGHTLINE_HOST=0.0.0.0 \
+    SIGHTLINE_DATA_DIR=/app/data
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+# Created here, owned by the runtime user, so a fresh volume mounted on it inherits the ownership.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 8787
+CMD ["node", "bin/sightline.mjs", "start"]
