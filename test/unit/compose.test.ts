@@ -245,7 +245,7 @@ describe('docker-compose.yml', () => {
     expect(upstream?.[2]).toBe(envOf(service('proxy')).SIGHTLINE_PORT);
     expect(conf).toMatch(/^\s*listen 8787;/m);
     expect(conf).toMatch(/proxy_buffering off;/);
-    expect(gateway.healthcheck?.test.join(' ')).toContain('127.0.0.1:8081');
+    expect([gateway.healthcheck?.test ?? []].flat().join(' ')).toContain('127.0.0.1:8081');
     expect(conf).toMatch(/listen 127\.0\.0\.1:8081;/);
   });
 
