@@ -1,0 +1,32 @@
+// `npm run bench` runs every bench below in turn; `npm run bench -- <name> [args…]` runs one, passing the
+// args on (e.g. `npm run bench -- proxy --quick`). Each bench is a standalone script run in its own process,
+// so one bench's warm JIT, heap or open handles never colour the next one's numbers.
+// To add a bench: write bench/<name>.ts as a script and add one line here.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const benches: Record<string, { file: string; about: string }> = {
+  proxy: { file: 'bench/proxy.ts', about: 'added latency and throughput: direct vs raw pass-through vs Sightline (issue #3)' },
+  spool: { file: 'bench/spool.ts', about: 'spool append rate per fsync policy and replay rate' },
+  redaction: { file: 'bench/redaction.ts', about: 'PII redaction precision/recall and throughput' },
+  'ingest-write': { file: 'bench/ingest-write.ts', about: 'ClickHouse insert throughput of the ingest writer' },
+};
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const [name, ...rest] = process.argv.slice(2);
+if (name === '--help' || name === '-h' || (name !== undefined && !(name in benches))) {
+  console.error(`usage: npm run bench [-- <name> [args…]]\n${Object.entries(benches).map(([n, b]) => `  ${n.padEnd(13)} ${b.about}`).join('\n')}`);
+  process.exit(name === '--help' || name === '-h' ? 0 : 2);
+}
+
+const selected = name === undefined ? Object.keys(benches) : [name];
+let failed = 0;
+for (const n of selected) {
+  console.log(`\n=== bench ${n} (${benches[n]!.file}) ===`);
+  const r = spawnSync(process.execPath, ['bin/run-ts.mjs', benches[n]!.file, ...(name === undefined ? [] : rest)], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed++;
+    console.error(`bench ${n} failed (exit ${r.status ?? r.signal})`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
