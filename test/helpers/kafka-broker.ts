@@ -181,8 +181,10 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHar
   const pkg = kafkaPleaseDir();
   const classpath = path.join(pkg, 'kafka', 'libs', '*');
   const log4j = `-Dlog4j.configuration=file:${path.join(pkg, 'src', 'log4j-stdout.properties')}`;
-  // Short-lived JVMs: C1 only and the serial GC start faster and use less memory.
-  const jvmFlags = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.net.preferIPv4Stack=true', log4j, '-cp', classpath];
+  // Serial GC: small heaps, fewer threads. C1-only JIT starts ZooKeeper and the CLI tools faster;
+  // the broker keeps C2 (measured: C1-only costs it 2.4x produce/consume throughput for 0.8 s of start).
+  const jvmFlags = ['-XX:+UseSerialGC', '-Djava.net.preferIPv4Stack=true', log4j, '-cp', classpath];
+  const quickJvmFlags = ['-XX:TieredStopAtLevel=1', ...jvmFlags];
 
   const root = mkdtempSync(path.join(os.tmpdir(), 'sl-kafka-'));
   const zkLog = path.join(root, 'zookeeper.log');
@@ -209,7 +211,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHar
       'tickTime=500',
       'maxClientCnxns=0',
     ].join('\n'));
-    zk = spawnJava(['-Xmx128m', ...jvmFlags, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(root, 'zk.properties')], zkLog);
+    zk = spawnJava(['-Xmx128m', ...quickJvmFlags, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(root, 'zk.properties')], zkLog);
     const zkProc = zk;
     await waitUntil('ZooKeeper', async () => (await zkCommand(zkPort, 'ruok')) === 'imok', zkProc, zkLog, readyTimeoutMs);
 
@@ -281,7 +283,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHar
       await launchBroker();
     },
     createTopic: async (topic, partitions) => {
-      await execFileAsync('java', [...jvmFlags, 'kafka.admin.TopicCommand', '--zookeeper', `127.0.0.1:${zkPort}`,
+      await execFileAsync('java', [...quickJvmFlags, 'kafka.admin.TopicCommand', '--zookeeper', `127.0.0.1:${zkPort}`,
         '--create', '--topic', topic, '--partitions', String(partitions), '--replication-factor', '1'], { timeout: 30_000 });
       // TopicCommand only writes the assignment to ZooKeeper; wait until the broker leads every partition.
       const admin = probe.admin();
