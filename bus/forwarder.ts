@@ -14,8 +14,11 @@ export interface ForwarderStats {
 
 export interface Forwarder {
   readonly stats: ForwarderStats;
-  /** Stops after the batch in flight (if its send is failing, stops without committing it). */
-  stop(): Promise<void>;
+  /**
+   * Forwards what is still in the spool (up to drainMs, default 20 s), then stops. Whatever Kafka has not
+   * acknowledged by then stays in the spool and is sent by the next run: nothing is dropped.
+   */
+  stop(drainMs?: number): Promise<void>;
 }
 
 const ORG_FIELD = '"organization_id":"';
@@ -44,6 +47,7 @@ export function startForwarder(opts: {
   const waitMs = opts.waitMs ?? 100;
   const { initialMs, maxMs } = opts.retry ?? { initialMs: 100, maxMs: 10_000 };
   let running = true;
+  let drainUntil = Infinity;
   let wake: (() => void) | undefined;
   const sleep = (ms: number) => new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -68,11 +72,14 @@ export function startForwarder(opts: {
 
   const loop = (async () => {
     await connectWithRetry();
-    while (running) {
+    while (running && Date.now() < drainUntil) {
       const records = await opts.reader.read(maxBatch, waitMs);
-      if (records.length === 0) continue;
+      if (records.length === 0) {
+        if (drainUntil !== Infinity) break; // stopping, and the spool is empty
+        continue;
+      }
       const messages = records.map((r) => ({ key: organizationKey(r.data), value: r.data }));
-      for (let attempt = 0; running; attempt++) {
+      for (let attempt = 0; running && Date.now() < drainUntil; attempt++) {
         try {
           await opts.producer.send(messages);
           stats.forwarded += records.length;
@@ -91,10 +98,19 @@ export function startForwarder(opts: {
 
   return {
     stats,
-    async stop() {
-      running = false;
-      wake?.();
+    async stop(drainMs = 20_000) {
+      drainUntil = Date.now() + drainMs;
+      // A failing send waits out its backoff no longer than the drain budget.
+      const deadline = setTimeout(() => {
+        running = false;
+        wake?.();
+      }, drainMs);
+      if (stats.degraded) {
+        running = false;
+        wake?.();
+      }
       await loop;
+      clearTimeout(deadline);
       await opts.producer.close().catch(() => undefined);
       await opts.reader.close();
     },
