@@ -163,6 +163,28 @@ describe('Kafka bus on a real broker', () => {
     expect(new Set(got.map((m) => m.partition)).size).toBeGreaterThan(1);
   });
 
+  it('createTopic makes a topic with the asked number of partitions, each with a leader', async () => {
+    const topic = randomTopic();
+    await kafka.createTopic(topic, 5);
+    const admin = new Kafka({ clientId: 'sl-test-admin', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = meta.topics[0]?.partitions ?? [];
+      expect(partitions.map((p) => p.partitionId).sort()).toEqual([0, 1, 2, 3, 4]);
+      expect(partitions.every((p) => p.leader >= 0)).toBe(true);
+    } finally {
+      await admin.disconnect();
+    }
+    const p = await producer(topic);
+    await p.send(Array.from({ length: 50 }, (_, i) => ({ key: `org-${i}`, value: String(i) })));
+    const seen = new Set<number>();
+    await consumer(topic, `g-${topic}`, async (batch) => {
+      for (const m of batch) seen.add(m.partition);
+    });
+    await waitFor('messages on all 5 partitions', () => seen.size === 5);
+  });
+
   it('splits partitions between the two members of a consumer group', async () => {
     const topic = randomTopic();
     const groupId = `g-${topic}`;
