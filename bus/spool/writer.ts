@@ -278,7 +278,10 @@ class FileSpoolWriter implements SpoolWriter {
   private resolveWaiters(reached: number): void {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
-    for (const w of this.waiters) (w.target <= reached ? w.resolve() : still.push(w));
+    for (const w of this.waiters) {
+      if (w.target <= reached) w.resolve();
+      else still.push(w);
+    }
     this.waiters = still;
   }
 }
