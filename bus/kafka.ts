@@ -78,16 +78,35 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
+/**
+ * Why a send or connect failed. retryable=false means the same batch can never succeed (too large,
+ * invalid topic, not authorised): the caller must not spool it for a retry.
+ */
 export class KafkaBusError extends Error {
-  readonly code: 'SL_KAFKA_SEND_FAILED' | 'SL_KAFKA_TIMEOUT';
-  /** Always true: the broker may come back; spill and retry later. */
-  readonly retryable = true;
+  readonly code: 'sightline_kafka_unavailable' | 'sightline_kafka_timeout' | 'sightline_kafka_rejected';
+  readonly retryable: boolean;
 
   constructor(code: KafkaBusError['code'], message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'KafkaBusError';
     this.code = code;
+    this.retryable = code !== 'sightline_kafka_rejected';
   }
+}
+
+/** Broker answers that no retry can fix (kafkajs error `type`s). Everything else is an outage. */
+const PERMANENT_KAFKA_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_TOPIC_EXCEPTION', 'INVALID_REQUIRED_ACKS',
+  'TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED', 'UNSUPPORTED_SASL_MECHANISM',
+]);
+
+/** Walks kafkajs's wrapping (NumberOfRetriesExceeded → cause, aggregated errors) for a permanent type. */
+function isPermanent(error: unknown, depth = 0): boolean {
+  if (depth > 5 || typeof error !== 'object' || error === null) return false;
+  const e = error as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+  if (typeof e.type === 'string' && PERMANENT_KAFKA_ERRORS.has(e.type)) return true;
+  const nested = [e.cause, e.originalError, ...(Array.isArray(e.errors) ? e.errors : [])];
+  return nested.some((n) => isPermanent(n, depth + 1));
 }
 
 /** Exponential backoff with ±20 % jitter (the kafkajs retrier's shape), capped at maxMs. */
@@ -143,14 +162,15 @@ function kafkaConfig(opts: KafkaBusOptions, tuning: Partial<KafkaConfig>): Kafka
 async function withDeadline<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KafkaBusError('SL_KAFKA_TIMEOUT', `kafka ${what} did not finish within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new KafkaBusError('sightline_kafka_timeout', `kafka ${what} did not finish within ${ms} ms`)), ms);
   });
   work.catch(() => {});
   try {
     return await Promise.race([work, deadline]);
   } catch (e) {
     if (e instanceof KafkaBusError) throw e;
-    throw new KafkaBusError('SL_KAFKA_SEND_FAILED', `kafka ${what} failed: ${e instanceof Error ? e.message : String(e)}`, e);
+    const message = `kafka ${what} failed: ${e instanceof Error ? e.message : String(e)}`;
+    throw new KafkaBusError(isPermanent(e) ? 'sightline_kafka_rejected' : 'sightline_kafka_unavailable', message, e);
   } finally {
     clearTimeout(timer);
   }
@@ -178,7 +198,7 @@ export function createKafkaProducer(opts: KafkaProducerOptions): KafkaProducer {
       connected = true;
     },
     send: async (messages) => {
-      if (!connected) throw new KafkaBusError('SL_KAFKA_SEND_FAILED', 'kafka producer used before connect()');
+      if (!connected) throw new KafkaBusError('sightline_kafka_unavailable', 'kafka producer used before connect()');
       await withDeadline('send', sendTimeoutMs, producer.send({
         topic: opts.topic,
         acks: -1,

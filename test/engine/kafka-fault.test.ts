@@ -71,6 +71,7 @@ describe.skipIf(process.env.KAFKA_BROKERS)('Kafka bus across a broker crash', ()
       const error = await sendOrSpool(batchOf(`down-${b}`));
       downTimes.push(Date.now() - t0);
       expect(error).toBeInstanceOf(KafkaBusError);
+      expect((error as KafkaBusError).retryable).toBe(true);
     }
     for (const ms of downTimes) expect(ms).toBeLessThan(SEND_TIMEOUT_MS + 500);
     expect(spool).toHaveLength(3);

@@ -67,6 +67,7 @@ describe('producer against an unreachable broker', () => {
     const producer = createKafkaProducer({ brokers: [`127.0.0.1:${closedPort}`], clientId: 'sl-test', topic: randomTopic(), logger, sendTimeoutMs: SEND_TIMEOUT_MS });
     const { error, ms } = await timeRejection(() => producer.connect());
     expect(error).toBeInstanceOf(KafkaBusError);
+    expect((error as KafkaBusError).code).toBe('sightline_kafka_unavailable');
     expect((error as KafkaBusError).retryable).toBe(true);
     expect(ms).toBeLessThan(SEND_TIMEOUT_MS + 500);
     await producer.close();
@@ -81,6 +82,7 @@ describe('producer against an unreachable broker', () => {
     const producer = createKafkaProducer({ brokers: [`127.0.0.1:${port}`], clientId: 'sl-test', topic: randomTopic(), logger, sendTimeoutMs: 1500 });
     const { error, ms } = await timeRejection(() => producer.connect());
     expect(error).toBeInstanceOf(KafkaBusError);
+    expect((error as KafkaBusError).code).toBe('sightline_kafka_timeout');
     expect(ms).toBeGreaterThanOrEqual(1400);
     expect(ms).toBeLessThan(2500);
     await producer.close();
@@ -161,6 +163,17 @@ describe('Kafka bus on a real broker', () => {
     }
     // Five keys over three partitions: the key really picks the partition (not all in one).
     expect(new Set(got.map((m) => m.partition)).size).toBeGreaterThan(1);
+  });
+
+  it('marks a batch the broker refuses for good (MESSAGE_TOO_LARGE) as not retryable', async () => {
+    const p = await producer(randomTopic());
+    await p.send([{ key: 'org-1', value: 'first send creates the topic' }]);
+    // Random bytes do not compress: 2 MiB is over the broker's 1 MB message.max.bytes even gzipped.
+    const { error } = await timeRejection(() => p.send([{ key: 'org-1', value: randomBytes(2 * 1024 * 1024) }]));
+    expect(error).toBeInstanceOf(KafkaBusError);
+    expect((error as KafkaBusError).code).toBe('sightline_kafka_rejected');
+    expect((error as KafkaBusError).retryable).toBe(false);
+    await p.send([{ key: 'org-1', value: 'the producer still works' }]);
   });
 
   it('createTopic makes a topic with the asked number of partitions, each with a leader', async () => {
