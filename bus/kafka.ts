@@ -27,7 +27,11 @@ export interface KafkaMessageIn {
 
 export interface KafkaProducer {
   connect(): Promise<void>;
-  /** Sends one batch (acks=all, gzip). Rejects with KafkaBusError within about sendTimeoutMs. */
+  /**
+   * Sends one batch (acks=all, gzip). Rejects with KafkaBusError within about sendTimeoutMs.
+   * After a 'sightline_kafka_timeout' the batch may still land later: re-sending it from the spool
+   * can duplicate it (at-least-once; ingest dedups on request_id).
+   */
   send(messages: KafkaMessageIn[]): Promise<void>;
   close(): Promise<void>;
 }
