@@ -1,8 +1,13 @@
 // One way to get a ClickHouse client: a real server when a URL is configured, otherwise the
 // embedded chDB engine in <data_dir>/clickhouse behind the same @clickhouse/client API.
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import type * as ChdbConnectionModule from 'chdb/connection';
+
+// The engine (a 540 MB native library) loads only when the embedded store is used: a deployment with a
+// ClickHouse server never maps it.
+const loadChdb = (): typeof ChdbConnectionModule => createRequire(import.meta.url)('chdb/connection') as typeof ChdbConnectionModule;
 
 export type ClickHouseMode = 'server' | 'embedded';
 
@@ -19,7 +24,7 @@ export interface ClickHouseOptions {
 // Client-level settings are re-sent with every query, so this also survives chDB's session-wide SET leaks.
 export const CLIENT_SETTINGS = { output_format_json_quote_64bit_integers: 1 } as const;
 
-export type ChdbConnection = ReturnType<typeof createChdbConnection>;
+export type ChdbConnection = ReturnType<typeof ChdbConnectionModule.createChdbConnection>;
 
 const modes = new WeakMap<ClickHouseClient, ClickHouseMode>();
 const chdbConnections = new WeakMap<ClickHouseClient, ChdbConnection>();
@@ -46,7 +51,7 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
   }
   // chDB implements the connection contract against its own copy of @clickhouse/client-common's types,
   // which TypeScript sees as distinct from the copy bundled in @clickhouse/client; the shapes are the same.
-  const chdb = createChdbConnection({ path: embeddedStorePath(opts.dataDir) });
+  const chdb = loadChdb().createChdbConnection({ path: embeddedStorePath(opts.dataDir) });
   const client = createClient({
     connection: chdb as unknown as ClickHouseClientConfigOptions['connection'],
     clickhouse_settings: { ...CLIENT_SETTINGS },
