@@ -71,20 +71,6 @@ export function createProxyApp({ config, sink, authenticator, targetGuard }: Pro
     });
   }
 
-  function reject(ctx: RequestCtx, res: Response, err: SightlineError): void {
-    ctx.errorCode = err.code;
-    ctx.errorType = err.type;
-    ctx.status = err.status;
-    ctx.outcome = 'rejected';
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = JSON.stringify((ctx.adapter ?? customAdapter).renderError(err.toRender()));
-    res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId });
-    res.end(body);
-  }
-
   app.use(async function sightlineRequest(req: Request, res: Response, next: NextFunction) {
     const ctx = newCtx(req);
     req.sl = ctx;
@@ -94,7 +80,7 @@ export function createProxyApp({ config, sink, authenticator, targetGuard }: Pro
       await prepare(ctx, req);
       forward(ctx, req, res, next);
     } catch (err) {
-      reject(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
+      answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
     }
   });
 
@@ -191,6 +177,21 @@ function newCtx(req: Request): RequestCtx {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Answers with an error Sightline originated, in the caller's provider shape, and records it on the exchange. */
+function answerWithError(ctx: RequestCtx, res: http.ServerResponse, err: SightlineError): void {
+  ctx.errorCode = err.code;
+  ctx.errorType = err.type;
+  ctx.status = err.status;
+  ctx.outcome = 'rejected';
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify((ctx.adapter ?? customAdapter).renderError(err.toRender()));
+  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId });
+  res.end(body);
+}
+
 /** Decides the outcome exactly once, when the client response closes for whatever reason. */
 function finish(ctx: RequestCtx, res: Response, emit: (ctx: RequestCtx) => void): void {
   ctx.endedAt = performance.now();
@@ -267,14 +268,7 @@ function createForwarders(config: Config, captureLimit: number) {
           return;
         }
         if (ctx.outcome !== undefined || response.destroyed) return; // the client already left
-        const e = ctx.timedOut ? upstreamTimeout(timeoutMs) : upstreamUnreachable((err as NodeJS.ErrnoException).code ?? err.message);
-        ctx.errorCode = e.code;
-        ctx.errorType = e.type;
-        ctx.status = e.status;
-        ctx.outcome = 'rejected';
-        const body = JSON.stringify((ctx.adapter ?? customAdapter).renderError(e.toRender()));
-        response.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId });
-        response.end(body);
+        answerWithError(ctx, response, ctx.timedOut ? upstreamTimeout(timeoutMs) : upstreamUnreachable((err as NodeJS.ErrnoException).code ?? err.message));
       },
     },
   });

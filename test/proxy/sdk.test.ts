@@ -36,6 +36,12 @@ async function lastEventFor(requestId: string): Promise<RequestEvent> {
   }
 }
 
+async function collectChat(client: OpenAI, params: OpenAI.ChatCompletionCreateParamsStreaming) {
+  const chunks: OpenAI.ChatCompletionChunk[] = [];
+  for await (const c of await client.chat.completions.create(params)) chunks.push(c);
+  return chunks;
+}
+
 function expectUsage(event: RequestEvent, usage: NonNullable<ReturnType<typeof loadFixture>['expect']['usage']>) {
   expect({
     prompt_tokens: event.prompt_tokens,
@@ -72,11 +78,7 @@ describe('OpenAI SDK through the proxy', () => {
 
   it('stream with usage requested: identical chunks, usage from the stream, TTFT measured', async () => {
     const params = { model: 'gpt-4o-mini', stream: true as const, stream_options: { include_usage: true }, messages: [{ role: 'user' as const, content: 'hi' }] };
-    const collect = async (client: OpenAI) => {
-      const chunks = [];
-      for await (const c of await client.chat.completions.create(params)) chunks.push(c);
-      return chunks;
-    };
+    const collect = (client: OpenAI) => collectChat(client, params);
     const direct = await collect(openaiVia(`${gw.mock.url}/v1`));
     const before = gw.events.length;
     const proxied = await collect(openaiVia(`${gw.url}/openai/v1`));
@@ -92,11 +94,7 @@ describe('OpenAI SDK through the proxy', () => {
 
   it('stream without usage requested: usage injected upstream, hidden from the client, recorded in the event', async () => {
     const params = { model: 'gpt-4o-mini', stream: true as const, messages: [{ role: 'user' as const, content: 'hi' }] };
-    const collect = async (client: OpenAI) => {
-      const chunks = [];
-      for await (const c of await client.chat.completions.create(params)) chunks.push(c);
-      return chunks;
-    };
+    const collect = (client: OpenAI) => collectChat(client, params);
     const direct = await collect(openaiVia(`${gw.mock.url}/v1`));
     const before = gw.events.length;
     const proxied = await collect(openaiVia(`${gw.url}/openai/v1`));
@@ -142,11 +140,7 @@ describe('OpenAI SDK through the proxy', () => {
   it('tool-call streams split into 1-byte chunks reassemble identically', async () => {
     const params = { model: 'gpt-4o-mini', stream: true as const, stream_options: { include_usage: true }, messages: [{ role: 'user' as const, content: 'weather?' }] };
     const headers = { 'x-mock-fixture': 'openai/chat-tools.sse', 'x-mock-chunk-bytes': '1' };
-    const collect = async (client: OpenAI) => {
-      const chunks = [];
-      for await (const c of await client.chat.completions.create(params)) chunks.push(c);
-      return chunks;
-    };
+    const collect = (client: OpenAI) => collectChat(client, params);
     const direct = await collect(openaiVia(`${gw.mock.url}/v1`, headers));
     const before = gw.events.length;
     expect(await collect(openaiVia(`${gw.url}/openai/v1`, headers))).toEqual(direct);
