@@ -47,7 +47,9 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
     return { sink, describe: `spool ${dir} → Kafka ${config.kafka.brokers.join(',')}`, stop: () => forwarder.stop() };
   }
   const ingest = superviseIngest(childEnv);
-  return { sink, describe: `spool ${dir} → embedded ingest → ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}`, stop: () => ingest.stop() };
+  // origin, not the URL: credentials in a URL must not reach the console.
+  const store = config.clickhouse.url === undefined ? `ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}` : `ClickHouse at ${new URL(config.clickhouse.url).origin}`;
+  return { sink, describe: `spool ${dir} → embedded ingest → ${store}`, stop: () => ingest.stop() };
 }
 
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */

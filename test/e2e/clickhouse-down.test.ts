@@ -111,6 +111,7 @@ describe('ClickHouse server killed under the spool bus (`sightline start` with C
     });
     proxyUrl = `http://127.0.0.1:${port}`;
     await gateway.waitForOutput(/proxy listening/);
+    expect(gateway.output()).toContain(`embedded ingest → ClickHouse at ${server.url}`);
     await gateway.waitForOutput(/reading spools under/);
   }, 90_000);
   afterAll(async () => {
