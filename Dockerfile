@@ -3,6 +3,8 @@
 FROM node:20-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The postinstall step keeps the lock in sync with what the registry serves (see bin/fix-lock.mjs).
+COPY bin/fix-lock.mjs bin/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:20-slim
