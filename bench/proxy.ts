@@ -4,7 +4,8 @@
 // load generator and upstream share CPU 0 (this machine has 2 cores: see bench/README.md).
 //   node bin/run-ts.mjs bench/proxy.ts [--quick] [--seconds 5] [--warmup 2] [--rounds 1] [--connections 1,16,64]
 //        [--modes non-stream,stream] [--loadgen wrk|autocannon] [--pin] [--json out.json]
-//   node bin/run-ts.mjs bench/proxy.ts --profile [--connections 64]   (CPU profile of Sightline, no table)
+//   node bin/run-ts.mjs bench/proxy.ts --profile [--connections 64] [--profile-dir d] [--profile-target sightline|raw|hpm]   (CPU profile, no table)
+//   node bin/run-ts.mjs bench/proxy.ts --ablation [--connections 16]   (CPU per request: framework alone, Sightline without sink / usage filter)
 import { spawnSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -27,13 +28,16 @@ const { values: args } = parseArgs({ options: {
   rounds: { type: 'string' },
   pin: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
+  'profile-dir': { type: 'string' },
+  'profile-target': { type: 'string', default: 'sightline' },
+  ablation: { type: 'boolean', default: false },
   json: { type: 'string' },
 } });
 
 type Mode = 'non-stream' | 'stream';
 const seconds = Number(args.seconds ?? (args.quick ? 2 : 5));
 const warmupSeconds = Number(args.warmup ?? (args.quick ? 1 : 2));
-const connectionCounts = (args.connections ?? (args.profile ? '64' : '1,16,64')).split(',').map(Number);
+const connectionCounts = (args.connections ?? (args.profile ? '64' : args.ablation ? '16' : '1,16,64')).split(',').map(Number);
 const modes = args.modes.split(',') as Mode[];
 for (const m of modes) if (m !== 'non-stream' && m !== 'stream') throw new Error(`unknown mode ${m}`);
 const tool: LoadTool = (args.loadgen as LoadTool | undefined) ?? (wrkAvailable() ? 'wrk' : 'autocannon');
@@ -60,6 +64,8 @@ interface Measured extends LoadResult {
   cpuPct: number;
   upstreamCpuPct: number;
   warmupRequests: number;
+  /** The measured window on the monotonic clock, µs (to cut a CPU profile to it). */
+  windowUs: [number, number];
 }
 
 async function measure(url: string, mode: Mode, connections: number, underTest: number, upstream: number): Promise<Measured> {
@@ -67,10 +73,12 @@ async function measure(url: string, mode: Mode, connections: number, underTest: 
   const warm = await runLoad(tool, { ...spec, seconds: warmupSeconds });
   const cpu0 = cpuSeconds(underTest);
   const up0 = cpuSeconds(upstream);
+  const t0 = Number(process.hrtime.bigint() / 1000n);
   const r = await runLoad(tool, { ...spec, seconds });
+  const t1 = Number(process.hrtime.bigint() / 1000n);
   const cpu = cpuSeconds(underTest) - cpu0;
   const up = cpuSeconds(upstream) - up0;
-  return { ...r, cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), cpuPct: (100 * cpu) / r.seconds, upstreamCpuPct: (100 * up) / r.seconds, warmupRequests: warm.requests };
+  return { ...r, cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), cpuPct: (100 * cpu) / r.seconds, upstreamCpuPct: (100 * up) / r.seconds, warmupRequests: warm.requests, windowUs: [t0, t1] };
 }
 
 interface EventCount { lines: number; ok: number }
@@ -198,27 +206,66 @@ function printTables(cells: Cell[]): void {
 async function profile(upstream: ServerChild): Promise<void> {
   for (const mode of modes) {
     for (const connections of connectionCounts) {
-      const dir = mkdtempSync(path.join(tmpdir(), 'sightline-bench-prof-'));
+      const dir = mkdtempSync(path.join(args['profile-dir'] ?? tmpdir(), 'sightline-bench-prof-'));
       try {
-        const sl = await startServerChild(SERVERS, ['sightline', `http://127.0.0.1:${upstream.port}`, path.join(dir, 'events.jsonl')], {
+        const target = args['profile-target'];
+        const sl = await startServerChild(SERVERS, [target, `http://127.0.0.1:${upstream.port}`, ...(target === 'sightline' ? [path.join(dir, 'events.jsonl')] : [])], {
           cpus: CPU_TARGET, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
         });
         const m = await measure(`http://127.0.0.1:${sl.port}/openai/v1/chat/completions`, mode, connections, sl.pid, upstream.pid);
         await sl.stop();
-        const file = readdirSync(dir).find((n) => n.endsWith('.cpuprofile'));
+        // One profile per thread (tsx's loader runs in a worker); the main thread is thread id 0.
+        const file = readdirSync(dir).find((n) => /\.0\.\d+\.cpuprofile$/.test(n));
         if (!file) throw new Error('no .cpuprofile written');
-        const s = summarizeCpuProfile(path.join(dir, file), REPO_ROOT);
-        console.log(`\n### CPU profile: sightline, ${mode}, ${connections} conns (${f(m.rps, 0)} rps under the profiler; warm-up + window, busy ${s.busyMs} of ${s.totalMs} ms)\n`);
+        const s = summarizeCpuProfile(path.join(dir, file), REPO_ROOT, m.windowUs);
+        console.log(`\n### CPU profile: ${target}, ${mode}, ${connections} conns (${f(m.rps, 0)} rps under the profiler, ${f(m.cpuUsPerReq, 0)} CPU µs/req; measured window only, busy ${s.busyMs} of ${s.totalMs} ms = ${f((1000 * s.busyMs) / Math.max(1, m.requests), 0)} µs/req)\n`);
         const table = (title: string, rows: typeof s.topSelf) => {
           console.log(`| ${title} | ms | % of busy |\n|---|---:|---:|`);
-          for (const r of rows) console.log(`| \`${r.name}\` | ${r.ms} | ${r.pct} |`);
+          for (const r of rows) console.log(`| \`${r.name}\`${r.via ? ` ← \`${r.via}\`` : ''} | ${r.ms} | ${r.pct} |`);
           console.log('');
         };
         table('self time by area', s.byArea.slice(0, 15));
         table('self time by function', s.topSelf);
         table('inclusive time, repo functions', s.repoInclusive.slice(0, 15));
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        if (args['profile-dir'] === undefined) rmSync(dir, { recursive: true, force: true });
+        else console.log(`(profile kept in ${dir})`);
+      }
+    }
+  }
+}
+
+/** Each variant removes one piece, so the CPU each piece costs per request is a difference of two rows. */
+const ABLATION_VARIANTS: { name: string; role: 'raw' | 'hpm' | 'sightline'; env: string[] }[] = [
+  { name: 'raw node:http pass-through', role: 'raw', env: [] },
+  { name: 'express + http-proxy-middleware only', role: 'hpm', env: [] },
+  { name: 'sightline, sink none, usage injection off', role: 'sightline', env: ['SIGHTLINE_SINK=none', 'SIGHTLINE_STREAM_USAGE_INJECT=false'] },
+  { name: 'sightline, sink none', role: 'sightline', env: ['SIGHTLINE_SINK=none'] },
+  { name: 'sightline, jsonl sink (as shipped)', role: 'sightline', env: [] },
+];
+
+async function ablation(upstream: ServerChild): Promise<void> {
+  for (const mode of modes) {
+    for (const connections of connectionCounts) {
+      console.log(`\n### Ablation: ${mode}, ${connections} conns (median of ${rounds} round(s))\n`);
+      console.log('| variant | rps | p50 / p99 ms | CPU µs/req | CPU µs/req over raw |\n|---|---:|---:|---:|---:|');
+      let rawCpu = NaN;
+      for (const v of ABLATION_VARIANTS) {
+        const runs: Measured[] = [];
+        for (let round = 0; round < rounds; round++) {
+          const dir = mkdtempSync(path.join(tmpdir(), 'sightline-bench-abl-'));
+          try {
+            const args = [v.role, `http://127.0.0.1:${upstream.port}`, ...(v.role === 'sightline' ? [path.join(dir, 'events.jsonl'), ...v.env] : [])];
+            const child = await startServerChild(SERVERS, args, { cpus: CPU_TARGET });
+            runs.push(await measure(`http://127.0.0.1:${child.port}/openai/v1/chat/completions`, mode, connections, child.pid, upstream.pid));
+            await child.stop();
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        }
+        const m = medianOf(runs);
+        if (v.role === 'raw') rawCpu = m.cpuUsPerReq;
+        console.log(`| ${v.name} | ${f(m.rps, 0)} | ${lat(m)} | ${f(m.cpuUsPerReq, 0)} | ${f(m.cpuUsPerReq - rawCpu, 0)} |`);
       }
     }
   }
@@ -230,6 +277,8 @@ try {
     `${pin ? 'pinned: load generator + upstream on CPU 0, target on CPU 1' : 'not pinned'}, warm-up ${warmupSeconds} s, window ${seconds} s per target, ${rounds} round(s) (medians)`);
   if (args.profile) {
     await profile(upstream);
+  } else if (args.ablation) {
+    await ablation(upstream);
   } else {
     const cells: Cell[] = [];
     for (const mode of modes) {

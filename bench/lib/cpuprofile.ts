@@ -9,11 +9,12 @@ const CpuProfileSchema = z.object({
     callFrame: z.object({ functionName: z.string(), url: z.string(), lineNumber: z.number() }),
     children: z.array(z.number()).optional(),
   })),
+  startTime: z.number(),
   samples: z.array(z.number()),
   timeDeltas: z.array(z.number()),
 });
 
-export interface ProfileRow { name: string; ms: number; pct: number }
+export interface ProfileRow { name: string; ms: number; pct: number; /** The caller that most of this self time came through. */ via?: string }
 export interface ProfileSummary {
   totalMs: number;
   /** Time not spent idle: what the process actually burnt. */
@@ -37,7 +38,11 @@ function area(url: string, fn: string, repoRoot: string): string {
   return shortUrl(url, repoRoot);
 }
 
-export function summarizeCpuProfile(file: string, repoRoot: string, top = 25): ProfileSummary {
+/**
+ * `window` ([from, to] in µs of the monotonic clock, as process.hrtime.bigint() / 1000 reads it; V8 stamps
+ * samples on the same clock) keeps only the samples taken under measured load, leaving out start-up.
+ */
+export function summarizeCpuProfile(file: string, repoRoot: string, window?: [number, number], top = 25): ProfileSummary {
   const profile = CpuProfileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -48,13 +53,17 @@ export function summarizeCpuProfile(file: string, repoRoot: string, top = 25): P
   };
 
   const self = new Map<string, number>();
+  const selfVia = new Map<string, Map<string, number>>();
   const areas = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     // timeDeltas[i] is the gap before sample i; attributing it to sample i is how DevTools does it.
     const dt = profile.timeDeltas[i] ?? 0;
+    at += dt;
+    if (window && (at < window[0] || at > window[1])) return;
     totalUs += dt;
     const { functionName, url } = byId.get(id)!.callFrame;
     if (functionName === IDLE) {
@@ -63,6 +72,12 @@ export function summarizeCpuProfile(file: string, repoRoot: string, top = 25): P
     }
     const k = key(id);
     self.set(k, (self.get(k) ?? 0) + dt);
+    const p = parent.get(id);
+    if (p !== undefined) {
+      const via = selfVia.get(k) ?? new Map<string, number>();
+      selfVia.set(k, via);
+      via.set(key(p), (via.get(key(p)) ?? 0) + dt);
+    }
     const a = area(url, functionName, repoRoot);
     areas.set(a, (areas.get(a) ?? 0) + dt);
     const seen = new Set<string>();
@@ -80,5 +95,9 @@ export function summarizeCpuProfile(file: string, repoRoot: string, top = 25): P
   const rows = (m: Map<string, number>, n: number): ProfileRow[] => [...m]
     .sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([name, us]) => ({ name, ms: Math.round(us / 1000), pct: Math.round((1000 * us) / busyUs) / 10 }));
-  return { totalMs: Math.round(totalUs / 1000), busyMs: Math.round(busyUs / 1000), topSelf: rows(self, top), byArea: rows(areas, top), repoInclusive: rows(inclusive, top) };
+  const topSelf = rows(self, top).map((r) => {
+    const via = [...(selfVia.get(r.name) ?? [])].sort((a, b) => b[1] - a[1])[0];
+    return via ? { ...r, via: via[0] } : r;
+  });
+  return { totalMs: Math.round(totalUs / 1000), busyMs: Math.round(busyUs / 1000), topSelf, byArea: rows(areas, top), repoInclusive: rows(inclusive, top) };
 }

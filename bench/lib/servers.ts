@@ -3,19 +3,24 @@
 //   upstream  — replays test/fixtures like test/helpers/mock-upstream.ts (same fixture choice, same bytes and
 //               headers) but loads each fixture once and records nothing, so it stays cheap and flat under load.
 //   raw       — the fairest minimal proxy: node:http in, http.request with a keep-alive agent out, piped both ways.
-//   sightline — startProxy() with the jsonl sink, configured through the environment as an operator would.
-// Usage: node bin/run-ts.mjs bench/lib/servers.ts <role> [upstreamUrl] [jsonlPath]
+//   sightline — startProxy() with the jsonl sink, configured through the environment as an operator would;
+//               trailing KEY=VALUE args override that environment (ablations: SIGHTLINE_SINK=none, …).
+//   hpm       — express 5 + http-proxy-middleware and nothing else: the framework Sightline is built on, so an
+//               ablation can tell the framework's cost from Sightline's own.
+// Usage: node bin/run-ts.mjs bench/lib/servers.ts <role> [upstreamUrl] [jsonlPath] [KEY=VALUE…]
 // Prints one JSON line `{"port":N}` when listening; on SIGTERM closes, prints `{"stopped":true,…}` and exits 0
 // (a clean exit is what lets --cpu-prof write its profile).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
 import { parseConfig } from '../../config/index.ts';
 import { startProxy } from '../../proxy/main.ts';
 import type { Fixture, FixtureProvider } from '../../test/fixtures/index.ts';
 import { loadFixture } from '../../test/fixtures/index.ts';
 import { defaultFixture } from '../../test/helpers/mock-upstream.ts';
 
-const [role, upstreamUrl = '', jsonlPath = ''] = process.argv.slice(2);
+const [role, upstreamUrl = '', jsonlPath = '', ...envOverrides] = process.argv.slice(2);
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -114,6 +119,7 @@ async function startSightline(): Promise<void> {
     SIGHTLINE_PORT: '0',
     SIGHTLINE_UPSTREAM_OPENAI: upstreamUrl,
     SIGHTLINE_SINK: `jsonl:${jsonlPath}`,
+    ...Object.fromEntries(envOverrides.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   });
   const proxy = await startProxy(config);
   onStop(async () => {
@@ -125,10 +131,23 @@ async function startSightline(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ port: proxy.port })}\n`);
 }
 
-const roles: Record<string, () => Promise<void>> = { upstream: startUpstream, raw: startRawProxy, sightline: startSightline };
+async function startFrameworkOnly(): Promise<void> {
+  const app = express();
+  app.use(createProxyMiddleware({
+    target: upstreamUrl, changeOrigin: true, pathRewrite: { '^/openai': '' },
+    agent: new http.Agent({ keepAlive: true, maxSockets: 1024 }),
+  }));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  server.keepAliveTimeout = 65_000;
+  onStop(() => closeServer(server));
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+}
+
+const roles: Record<string, () => Promise<void>> = { upstream: startUpstream, raw: startRawProxy, hpm: startFrameworkOnly, sightline: startSightline };
 const start = role === undefined ? undefined : roles[role];
 if (!start || (role !== 'upstream' && upstreamUrl === '') || (role === 'sightline' && jsonlPath === '')) {
-  console.error('usage: servers.ts upstream | raw <upstreamUrl> | sightline <upstreamUrl> <jsonlPath>');
+  console.error('usage: servers.ts upstream | raw <upstreamUrl> | hpm <upstreamUrl> | sightline <upstreamUrl> <jsonlPath> [KEY=VALUE…]');
   process.exit(2);
 }
 await start();
