@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readCommitted } from '../../bus/spool/format.ts';
 import type { ClickHouseServer } from '../helpers/clickhouse-server.ts';
 import { startClickHouseServer } from '../helpers/clickhouse-server.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';
 import { startMockUpstream } from '../helpers/mock-upstream.ts';
 import type { ProductionStack } from '../helpers/production-stack.ts';
-import { startProductionStack } from '../helpers/production-stack.ts';
+import { startProductionStack, tailLines } from '../helpers/production-stack.ts';
 import type { SightlineProcess } from '../helpers/processes.ts';
 import { eventually, freePort, httpClickHouse, spawnSightline } from '../helpers/processes.ts';
 import { countRequests, expectExactlyOnce, startTraffic } from '../helpers/traffic.ts';
@@ -55,6 +55,7 @@ describe.skipIf(process.env.KAFKA_BROKERS)('ClickHouse server killed under the K
     admin = new Kafka({ clientId: 'sl-test-admin', brokers: stack.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
   }, 120_000);
+  beforeEach(({ onTestFailed }) => onTestFailed(() => console.log(stack.logs())));
   afterAll(async () => {
     await admin?.disconnect();
     expect(await stack?.stop()).toEqual({ gateway: 0, ingest: 0 });
@@ -114,6 +115,7 @@ describe('ClickHouse server killed under the spool bus (`sightline start` with C
     expect(gateway.output()).toContain(`embedded ingest → ClickHouse at ${server.url}`);
     await gateway.waitForOutput(/reading spools under/);
   }, 90_000);
+  beforeEach(({ onTestFailed }) => onTestFailed(() => console.log(tailLines(gateway.output(), 60))));
   afterAll(async () => {
     gateway?.kill('SIGTERM');
     const code = await gateway?.exited;

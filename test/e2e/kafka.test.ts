@@ -3,7 +3,7 @@
 // ClickHouse server process. Then the faults: the broker SIGKILLed while requests flow, and the ingest worker
 // SIGKILLed in the middle of a backlog; every request the proxy acknowledged is stored exactly once.
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCoster } from '../../proxy/cost.ts';
 import { loadFixture } from '../fixtures/index.ts';
 import type { ProductionStack } from '../helpers/production-stack.ts';
@@ -25,6 +25,7 @@ describe.skipIf(process.env.KAFKA_BROKERS)('production mode: Kafka bus, ClickHou
     stack = await startProductionStack();
     console.log(`production stack up in ${Date.now() - t0} ms`);
   }, 120_000);
+  beforeEach(({ onTestFailed }) => onTestFailed(() => console.log(stack.logs())));
   afterAll(async () => {
     const codes = await stack?.stop();
     expect(codes).toEqual({ gateway: 0, ingest: 0 });

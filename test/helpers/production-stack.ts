@@ -27,6 +27,8 @@ export interface ProductionStack {
   ch: ClickHouseClient;
   /** Spawns a new ingest worker (after the previous one was killed) and waits until it consumes. */
   startIngest(): Promise<SightlineProcess>;
+  /** The last lines each Sightline process wrote, for a failing test's report. */
+  logs(lines?: number): string;
   /** SIGTERM to gateway and ingest, then everything else; resolves to their exit codes. */
   stop(): Promise<{ gateway: number | null; ingest: number | null }>;
 }
@@ -34,6 +36,10 @@ export interface ProductionStack {
 export interface ProductionStackOptions {
   /** ingest.batch_max_rows: small batches make "killed mid-batch" land inside a backlog. Default 20. */
   ingestBatchRows?: number;
+}
+
+export function tailLines(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
 }
 
 export async function startProductionStack(opts: ProductionStackOptions = {}): Promise<ProductionStack> {
@@ -75,6 +81,10 @@ export async function startProductionStack(opts: ProductionStackOptions = {}): P
       stack.ingest = await spawnIngest();
       return stack.ingest;
     },
+    logs: (lines = 40) => [
+      `--- sightline start (last ${lines} lines)\n${tailLines(stack.gateway.output(), lines)}`,
+      `--- sightline ingest (last ${lines} lines)\n${tailLines(stack.ingest.output(), lines)}`,
+    ].join('\n'),
     async stop() {
       stack.gateway.kill('SIGTERM');
       stack.ingest.kill('SIGTERM');
