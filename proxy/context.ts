@@ -23,6 +23,8 @@ export interface RequestCtx {
 
   adapter: ProviderAdapter | undefined;
   target: UpstreamTarget | undefined;
+  /** target.url parsed once: origin for the forwarder, path for the request line. */
+  targetUrl: URL | undefined;
   targetHost: string;
   endpoint: Endpoint;
   optIn: OptInHeaders | undefined;

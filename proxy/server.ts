@@ -117,7 +117,8 @@ export function createProxyApp({ config, sink, authenticator, targetGuard }: Pro
     const target = adapter.target(rest, query, base);
     if (typeof target === 'string') throw new SightlineError('sightline_invalid_path', 404, target, { type: 'not_found_error' });
     ctx.target = target;
-    ctx.targetHost = new URL(target.url).host;
+    ctx.targetUrl = new URL(target.url);
+    ctx.targetHost = ctx.targetUrl.host;
     ctx.endpoint = adapter.endpoint(rest);
     ctx.loggedPath = query === '' ? rest : `${rest}?${query.replace(CREDENTIAL_QUERY, '').replace(/^&/, '')}`.replace(/\?$/, '');
 
@@ -152,6 +153,7 @@ function newCtx(req: Request): RequestCtx {
     loggedPath: '',
     adapter: undefined,
     target: undefined,
+    targetUrl: undefined,
     targetHost: '',
     endpoint: 'other',
     optIn: undefined,
@@ -211,7 +213,7 @@ function createForwarders(config: Config, captureLimit: number) {
     https: new https.Agent({ keepAlive: true, maxSockets: 1024 }),
   };
   const make = (agent: http.Agent) => createProxyMiddleware<http.IncomingMessage, http.ServerResponse>({
-    router: (req) => new URL(req.sl!.target!.url).origin,
+    router: (req) => req.sl!.targetUrl!.origin,
     changeOrigin: true,
     selfHandleResponse: true,
     // Only the plugin that wires `on` handlers: errors are answered here, in the caller's provider shape.
@@ -275,7 +277,7 @@ function createForwarders(config: Config, captureLimit: number) {
   const httpProxy = make(agents.http);
   const httpsProxy = make(agents.https);
   return (ctx: RequestCtx, req: Request, res: Response, next: NextFunction) => {
-    const url = new URL(ctx.target!.url);
+    const url = ctx.targetUrl!;
     req.url = url.pathname + url.search;
     void (url.protocol === 'https:' ? httpsProxy : httpProxy)(req, res, next);
   };

@@ -4,36 +4,44 @@ import { Transform } from 'node:stream';
 import type { ProviderAdapter } from './adapters/types.ts';
 import { parseSse } from './sse.ts';
 
-const BOUNDARY = /\r\n\r\n|\n\n|\r\r/g;
+const LF2 = Buffer.from('\n\n');
+const CRLF2 = Buffer.from('\r\n\r\n');
+// Every OpenAI chunk carries `"usage":null`; only the injected frame has a usage object.
+const USAGE_OBJECT = [Buffer.from('"usage":{'), Buffer.from('"usage": {')];
+
+/** End (exclusive) of the first frame in buf starting at `from`, or -1 when no frame is complete yet. */
+function frameEnd(buf: Buffer, from: number): number {
+  const lf = buf.indexOf(LF2, from);
+  const crlf = buf.indexOf(CRLF2, from);
+  if (lf === -1) return crlf === -1 ? -1 : crlf + 4;
+  if (crlf === -1 || lf < crlf) return lf + 2;
+  return crlf + 4;
+}
 
 export function createUsageFrameFilter(adapter: ProviderAdapter): Transform {
-  let pending = '';
+  let pending: Buffer | undefined;
   return new Transform({
-    decodeStrings: true,
     transform(chunk: Buffer, _enc, done) {
-      // latin1 maps bytes 1:1, so slicing never splits a multi-byte character's bytes.
-      pending += chunk.toString('latin1');
-      let out = '';
+      const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+      const keep: Buffer[] = [];
       let start = 0;
-      BOUNDARY.lastIndex = 0;
-      for (let m = BOUNDARY.exec(pending); m !== null; m = BOUNDARY.exec(pending)) {
-        const end = m.index + m[0].length;
-        const frame = pending.slice(start, end);
-        if (!isInjected(adapter, frame)) out += frame;
+      for (let end = frameEnd(buf, 0); end !== -1; end = frameEnd(buf, start)) {
+        const frame = buf.subarray(start, end);
+        if (!isInjected(adapter, frame)) keep.push(frame);
         start = end;
       }
-      pending = pending.slice(start);
-      done(null, out.length > 0 ? Buffer.from(out, 'latin1') : undefined);
+      pending = start < buf.length ? buf.subarray(start) : undefined;
+      if (keep.length === 1) done(null, keep[0]);
+      else done(null, keep.length > 0 ? Buffer.concat(keep) : undefined);
     },
     flush(done) {
-      done(null, pending.length > 0 ? Buffer.from(pending, 'latin1') : undefined);
+      done(null, pending);
     },
   });
 }
 
-function isInjected(adapter: ProviderAdapter, frame: string): boolean {
-  // Cheap substring test first: only a frame mentioning usage can be the injected one.
-  if (!frame.includes('"usage"') || !adapter.isInjectedUsageFrame) return false;
-  const frames = parseSse(Buffer.from(frame, 'latin1'));
+function isInjected(adapter: ProviderAdapter, frame: Buffer): boolean {
+  if (!adapter.isInjectedUsageFrame || !USAGE_OBJECT.some((p) => frame.includes(p))) return false;
+  const frames = parseSse(frame);
   return frames.length === 1 && adapter.isInjectedUsageFrame(frames[0]!);
 }
