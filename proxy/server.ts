@@ -55,7 +55,8 @@ export function createProxyApp({ config, sink, authenticator, targetGuard }: Pro
   const assembleDeps: AssembleDeps = { cost: createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
   const bases: Record<string, string> = config.upstreams;
   const limit = config.limits.max_body_bytes;
-  const knownPrefixes = adapters.map((a) => a.prefix);
+  // /custom/ needs Sightline-Target-Url, which the message names separately.
+  const knownPrefixes = adapters.filter((a) => a.defaultBaseUrl !== '').map((a) => a.prefix);
   const forward = createForwarders(config, limit);
 
   const app = express();
