@@ -15,6 +15,7 @@ import type { MockUpstream } from '../helpers/mock-upstream.ts';
 import { startMockUpstream } from '../helpers/mock-upstream.ts';
 import type { SightlineProcess } from '../helpers/processes.ts';
 import { BIN, eventually, freePort, httpClickHouse, queryRows, spawnSightline } from '../helpers/processes.ts';
+import { expectExactlyOnce, sendRequests, startTraffic } from '../helpers/traffic.ts';
 
 const execFileAsync = promisify(execFile);
 let mock: MockUpstream;
@@ -130,64 +131,26 @@ describe('embedded default, end to end', { timeout: 60_000 }, () => {
   });
 });
 
-/** Sends n chat requests with `concurrency` in flight, returning the request ids the proxy acknowledged. */
-async function load(proxyUrl: string, n: number, concurrency: number, during?: (done: number) => void): Promise<string[]> {
-  const ids: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      next++;
-      const res = await fetch(`${proxyUrl}/openai/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `request ${next}` }] }),
-      });
-      await res.arrayBuffer();
-      expect(res.status).toBe(200);
-      ids.push(res.headers.get('sightline-id')!);
-      during?.(ids.length);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return ids;
-}
-
-async function expectExactlyOnce(chPort: number, ids: readonly string[]): Promise<void> {
-  const ch = httpClickHouse(chPort);
-  try {
-    const [stats] = await eventually(
-      () => queryRows<{ n: string; u: string }>(ch, 'SELECT count() AS n, uniqExact(request_id) AS u FROM sightline.requests FINAL'),
-      (r) => Number(r[0]?.n) >= ids.length,
-      60_000,
-    );
-    expect(Number(stats!.n)).toBe(ids.length);
-    expect(Number(stats!.u)).toBe(ids.length);
-    const [missing] = await queryRows<{ m: string }>(ch, `SELECT length(arrayFilter(x -> x NOT IN (SELECT request_id FROM sightline.requests), [${ids.map((i) => `'${i}'`).join(',')}])) AS m`);
-    expect(Number(missing!.m)).toBe(0);
-  } finally {
-    await ch.close();
-  }
-}
-
 describe('faults in the embedded pipeline', { timeout: 180_000 }, () => {
   it('ingest worker killed with SIGKILL mid-batch, twice: every request stored exactly once', async () => {
     const gw = await startGateway();
+    const ch = httpClickHouse(gw.chPort);
     try {
-      let kills = 0;
-      const ids = await load(gw.proxyUrl, 400, 8, (done) => {
-        if ((done === 120 || done === 260) && kills < 2) {
-          const [ingest] = gw.sl.children();
-          if (ingest) {
-            process.kill(ingest, 'SIGKILL');
-            kills++;
-          }
-        }
-      });
-      expect(kills).toBe(2);
+      const traffic = startTraffic(gw.proxyUrl, { concurrency: 8 });
+      for (const at of [120, 260]) {
+        await traffic.waitForMore(at - traffic.acked.length);
+        const [ingest] = gw.sl.children();
+        expect(ingest).toBeGreaterThan(0);
+        process.kill(ingest!, 'SIGKILL');
+      }
+      await traffic.waitForMore(400 - traffic.acked.length);
+      const ids = await traffic.stop();
+      expect(traffic.failures).toEqual([]);
       // The second kill may land while the restarted worker is still starting: that must be survivable too.
       await gw.sl.waitForOutput(/ingest worker exited \(SIGKILL\)[\s\S]*ingest worker exited \(SIGKILL\)/);
-      await expectExactlyOnce(gw.chPort, ids);
+      await expectExactlyOnce(ch, ids);
     } finally {
+      await ch.close();
       await stop(gw);
     }
   });
@@ -199,7 +162,7 @@ describe('faults in the embedded pipeline', { timeout: 180_000 }, () => {
     expect(ingest).toBeGreaterThan(0);
     // Freeze ingestion so everything the proxy accepts piles up in the spool.
     process.kill(ingest!, 'SIGSTOP');
-    const ids = await load(first.proxyUrl, 300, 8);
+    const ids = await sendRequests(first.proxyUrl, 300);
     // Events are assembled just after each response and fsynced every spool.fsync_interval_ms (50 ms):
     // the documented loss window of a SIGKILL. Wait it out, then kill everything without warning.
     await new Promise((r) => setTimeout(r, 300));
@@ -207,9 +170,11 @@ describe('faults in the embedded pipeline', { timeout: 180_000 }, () => {
     first.sl.kill('SIGKILL');
     await first.sl.exited;
     const second = await startGateway(dataDir);
+    const ch = httpClickHouse(second.chPort);
     try {
-      await expectExactlyOnce(second.chPort, ids);
+      await expectExactlyOnce(ch, ids);
     } finally {
+      await ch.close();
       await stop(second);
     }
   });
