@@ -64,6 +64,8 @@ export const ConfigSchema = z.strictObject({
     dlq_topic: z.string().default('sightline.requests.dlq'),
     client_id: z.string().default('sightline'),
     group_id: z.string().default('sightline-ingest'),
+    /** How long the group waits for a vanished ingest worker before handing its partitions on (broker minimum is usually 6 s). */
+    session_timeout_ms: z.coerce.number().int().min(1000).default(10_000),
     ssl: z.boolean().default(false),
     sasl: z.strictObject({
       mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),

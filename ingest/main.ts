@@ -82,6 +82,7 @@ async function consumeKafka(config: Config, pipeline: Pipeline, log: Log): Promi
     clientId: `${config.kafka.client_id}-ingest`,
     topic: config.kafka.topic,
     groupId: config.kafka.group_id,
+    sessionTimeoutMs: config.kafka.session_timeout_ms,
     ssl: config.kafka.ssl,
     ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } } : {}),
     maxBatch: config.ingest.batch_max_rows,
