@@ -6,7 +6,9 @@
 // (default TabSeparated) or a FORMAT clause, `database`, `query_id`, `param_*`, other URL params as settings,
 // `/ping` and `/replicas_status`, X-ClickHouse-* headers, gzip/deflate responses when
 // `enable_http_compression=1` and Accept-Encoding allow it, errors as `Code: N. DB::Exception: … (TYPE)` with
-// X-ClickHouse-Exception-Code. No authentication: it binds to loopback and is read-only by default.
+// X-ClickHouse-Exception-Code. Native with `client_protocol_version=<rev>` (clickhouse-go v2's HTTP mode, so
+// Grafana's ClickHouse datasource) is laid out for that protocol revision (see native.ts); without it Native is
+// chDB's revision-0 layout, as a server sends it to curl. No authentication: it binds to loopback and is read-only by default.
 //
 // Read-only is enforced here, not only by the engine: chDB with readonly=2 still runs INSERT INTO FUNCTION
 // file(…), SELECT … INTO OUTFILE and file() reads. So a query must be one statement starting with
@@ -23,6 +25,7 @@ import { createGunzip, createInflate, gzipSync, deflateSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clickHouseErrorType } from '../ingest/writer.ts';
+import { NativeFormatError, nativeForRevision } from './native.ts';
 
 export interface ClickHouseHttpOptions {
   host?: string;
@@ -111,7 +114,7 @@ const STATUS_BY_TYPE: Record<string, number> = {
   SYNTAX_ERROR: 400, UNKNOWN_IDENTIFIER: 400, UNKNOWN_FUNCTION: 400, TYPE_MISMATCH: 400, ILLEGAL_TYPE_OF_ARGUMENT: 400,
   UNKNOWN_QUERY_PARAMETER: 400, UNKNOWN_SETTING: 400, UNKNOWN_FORMAT: 400, BAD_ARGUMENTS: 400, NOT_AN_AGGREGATE: 400,
   NUMBER_OF_ARGUMENTS_DOESNT_MATCH: 400, NO_SUCH_COLUMN_IN_TABLE: 400, CANNOT_PARSE_TEXT: 400, CANNOT_PARSE_INPUT_ASSERTION_FAILED: 400,
-  EMPTY_QUERY: 400, TOO_LARGE_STRING_SIZE: 413,
+  EMPTY_QUERY: 400, TOO_LARGE_STRING_SIZE: 413, NOT_IMPLEMENTED: 501,
 };
 
 class HttpQueryError extends Error {
@@ -159,6 +162,13 @@ function isLoopbackHost(hostHeader: string | undefined, bound: string): boolean 
   return host === 'localhost' || host === '127.0.0.1' || host === '::1' || host === bound.toLowerCase();
 }
 
+/** The protocol revision to lay Native output out for: 0 unless the format is Native and the client names one. */
+function nativeRevision(format: string, clientProtocolVersion: string | null): number {
+  if (!/^Native$/i.test(format) || clientProtocolVersion === null || clientProtocolVersion === '') return 0;
+  if (!/^\d{1,9}$/.test(clientProtocolVersion)) throw new HttpQueryError(36, 'BAD_ARGUMENTS', `client_protocol_version must be a number, got ${clientProtocolVersion}`);
+  return Number(clientProtocolVersion);
+}
+
 export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickHouseHttpOptions): Promise<ClickHouseHttpServer> {
   const host = opts.host ?? '127.0.0.1';
   const readOnly = opts.readOnly ?? true;
@@ -196,7 +206,7 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
     let code = 1001;
     let type = 'STD_EXCEPTION';
     let message = err instanceof Error ? err.message : String(err);
-    if (err instanceof HttpQueryError) ({ code, type } = err);
+    if (err instanceof HttpQueryError || err instanceof NativeFormatError) ({ code, type } = err);
     else {
       const t = clickHouseErrorType(err);
       if (t !== undefined) { type = t; code = Number((err as Error & { code: string }).code); }
@@ -262,9 +272,14 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
     }
     const format = formatClause(sql) ?? url.searchParams.get('default_format') ?? 'TabSeparated';
     settings.default_format = format;
+    const revision = nativeRevision(format, url.searchParams.get('client_protocol_version'));
+    if (url.searchParams.get('compress') === '1') {
+      throw new HttpQueryError(48, 'NOT_IMPLEMENTED', 'ClickHouse block compression of responses (compress=1) is not supported by this server; use HTTP compression (gzip/deflate) instead');
+    }
     const database = url.searchParams.get('database') || (req.headers['x-clickhouse-database'] as string | undefined) || 'default';
 
-    const { body: out, summary } = await execute(sql, database, settings, queryParams, queryId);
+    const { body: chdbOut, summary } = await execute(sql, database, settings, queryParams, queryId);
+    const out = revision > 0 ? nativeForRevision(chdbOut, revision) : chdbOut;
 
     const headers: Record<string, string> = {
       'Content-Type': contentType(format),
