@@ -6,7 +6,7 @@
 // (default TabSeparated) or a FORMAT clause, `database`, `query_id`, `param_*`, other URL params as settings,
 // `/ping` and `/replicas_status`, X-ClickHouse-* headers, gzip/deflate responses when
 // `enable_http_compression=1` and Accept-Encoding allow it, errors as `Code: N. DB::Exception: … (TYPE)` with
-// X-ClickHouse-Exception-Code. Native with `client_protocol_version=<rev>` (clickhouse-go v2's HTTP mode, so
+// X-ClickHouse-Exception-Code, `compress=1` (ClickHouse block framing, stored blocks). Native with `client_protocol_version=<rev>` (clickhouse-go v2's HTTP mode, so
 // Grafana's ClickHouse datasource) is laid out for that protocol revision (see native.ts); without it Native is
 // chDB's revision-0 layout, as a server sends it to curl. No authentication: it binds to loopback and is read-only by default.
 //
@@ -26,6 +26,7 @@ import type { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clickHouseErrorType } from '../ingest/writer.ts';
 import { NativeFormatError, nativeForRevision } from './native.ts';
+import { compressedBlocks } from './native-compress.ts';
 
 export interface ClickHouseHttpOptions {
   host?: string;
@@ -273,13 +274,13 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
     const format = formatClause(sql) ?? url.searchParams.get('default_format') ?? 'TabSeparated';
     settings.default_format = format;
     const revision = nativeRevision(format, url.searchParams.get('client_protocol_version'));
-    if (url.searchParams.get('compress') === '1') {
-      throw new HttpQueryError(48, 'NOT_IMPLEMENTED', 'ClickHouse block compression of responses (compress=1) is not supported by this server; use HTTP compression (gzip/deflate) instead');
-    }
     const database = url.searchParams.get('database') || (req.headers['x-clickhouse-database'] as string | undefined) || 'default';
 
     const { body: chdbOut, summary } = await execute(sql, database, settings, queryParams, queryId);
-    const out = revision > 0 ? nativeForRevision(chdbOut, revision) : chdbOut;
+    const native = revision > 0 ? nativeForRevision(chdbOut, revision) : chdbOut;
+    // compress=1: ClickHouse's block framing (clickhouse-go with LZ4/ZSTD reads nothing else); HTTP compression,
+    // if also asked for, wraps it, as on a server.
+    const out = url.searchParams.get('compress') === '1' ? compressedBlocks(native) : native;
 
     const headers: Record<string, string> = {
       'Content-Type': contentType(format),

@@ -14,6 +14,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClickHouseHttp, type ClickHouseHttpServer } from '../../analytics/http-server.ts';
 import { migrate } from '../../analytics/migrate.ts';
+import { cityHash128 } from '../../analytics/native-compress.ts';
 import { NativeFormatError, nativeForRevision, parseTypeName, readNativeBlocks, writeNativeBlocks } from '../../analytics/native.ts';
 import { createWriter } from '../../ingest/writer.ts';
 import { freshClickHouse, type TestClickHouse } from '../helpers/clickhouse.ts';
@@ -193,6 +194,31 @@ function decodeVersioned(buf: Buffer, revision: number): { names: string[]; type
   return result;
 }
 
+describe('CityHash128 v1.0.2', () => {
+  // Expected values from ClickHouse's own CityHash_v1_0_2::CityHash128 (Debian's libclickhouse.so 18.16.1, called
+  // through ctypes) over bytes (i * 31 + 7) & 0xff; they cover every length branch (<8, 8..15, 16..127 via
+  // CityMurmur, >= 128 with and without a tail, several 128-byte rounds).
+  const vectors: [number, string, string][] = [
+    [0, '3df09dfc64c09a2b', '3cb540c392e51e29'],
+    [7, 'd7ba2459ab7c2913', '53dd430b513ca460'],
+    [12, '8450aab120e0ccdc', '8a990d2011469548'],
+    [16, '3f3a3275564b7f48', 'b48a2a7a16bac60b'],
+    [17, 'aee34bf68bb2e0a2', 'e0d6910555f00b87'],
+    [127, 'c244dc8a06ce8c41', 'f30e2cf6b33629a6'],
+    [128, 'ba863c0c70f32346', '24b156fc6f3c170a'],
+    [255, 'c87d0f456f6a514b', 'f35b13ec94eb8a52'],
+    [300, '0ad7d1f77d7e62c5', '0702d3372375ccf2'],
+    [1000, '597ff4957972ad7e', '7f39a4abd7c010e1'],
+    [4099, '286e2453ac5859e7', '1d1946f92861294f'],
+  ];
+  it('matches ClickHouse for every length branch', () => {
+    for (const [n, low, high] of vectors) {
+      const input = Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff));
+      expect(cityHash128(input).map((h) => h.toString(16).padStart(16, '0')), `length ${n}`).toEqual([low, high]);
+    }
+  });
+});
+
 describe('type names', () => {
   it('parses nested, named, quoted and literal arguments', () => {
     expect(parseTypeName("Map(LowCardinality(String), Array(Nullable(DateTime64(3, 'UTC'))))")).toEqual({
@@ -354,7 +380,28 @@ describe.skipIf(embeddedOnly)('over HTTP, as clickhouse-go v2 asks', () => {
     expect(Buffer.from(await curl.arrayBuffer()).equals(chdb)).toBe(true);
   });
 
-  it('errors: unsupported types, compress=1 and bad revisions are ClickHouse exceptions, not garbage', async () => {
+  it('compress=1 (clickhouse-go with LZ4/ZSTD): ClickHouse compressed blocks whose CityHash128 checks out', async () => {
+    const sql = "SELECT number, repeat('x', number % 50) AS s FROM numbers(40000)";
+    const framed = await goQuery(sql, { compress: '1' });
+    expect(framed.status).toBe(200);
+    // As ch-go's compress.Reader reads them: checksum(16) method(1) size-with-header(4) payload-size(4) payload.
+    const payloads: Buffer[] = [];
+    for (let at = 0; at < framed.body.length;) {
+      const method = framed.body[at + 16];
+      const size = framed.body.readUInt32LE(at + 17);
+      const dataSize = framed.body.readUInt32LE(at + 21);
+      expect(method).toBe(0x02);
+      expect(size).toBe(9 + dataSize);
+      const [low, high] = cityHash128(framed.body.subarray(at + 16, at + 16 + size));
+      expect([framed.body.readBigUInt64LE(at), framed.body.readBigUInt64LE(at + 8)]).toEqual([low, high]);
+      payloads.push(framed.body.subarray(at + 25, at + 16 + size));
+      at += 16 + size;
+    }
+    expect(payloads.length).toBeGreaterThan(1); // > 1 MiB of Native: several blocks
+    expect(Buffer.concat(payloads).equals(nativeForRevision(await nativeOf(ch.connect(), sql), CLICKHOUSE_GO_REVISION))).toBe(true);
+  });
+
+  it('errors: unsupported types and bad revisions are ClickHouse exceptions, not garbage', async () => {
     const agg = await goQuery('SELECT sumState(1)');
     expect(agg.status).toBe(501);
     expect(agg.header('x-clickhouse-exception-code')).toBe('48');
