@@ -21,6 +21,7 @@ const warn = (msg: string) => console.error(`sightline: ${msg}`);
 interface Pipeline {
   sink: EventSink;
   describe: string;
+  metrics?: () => Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -29,7 +30,14 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
     return { sink: createSinkFromConfig(config), describe: config.sink, stop: async () => {} };
   }
   const dir = path.join(spoolRoot(config), config.instance);
-  const sink = createSpoolSink(openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn)));
+  const writer = openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn));
+  const sink = createSpoolSink(writer);
+  const spoolMetrics = () => ({
+    sightline_spool_appended_total: writer.stats.appended,
+    // Appends refused at the spool's size cap (or a full write queue): the loud warning's counter.
+    sightline_spool_refused_total: writer.stats.refused,
+    sightline_spool_bytes: writer.stats.bytes,
+  });
   if (config.sink === 'kafka') {
     const forwarder: Forwarder = startForwarder({
       reader: openSpoolReader(dir, 'kafka', { onWarn: warn }),
@@ -44,12 +52,22 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
         if (attempt === 1 || attempt % 10 === 0) warn(`Kafka unavailable (attempt ${attempt}), events wait in ${dir}: ${(err as Error).message}`);
       },
     });
-    return { sink, describe: `spool ${dir} → Kafka ${config.kafka.brokers.join(',')}`, stop: () => forwarder.stop() };
+    return {
+      sink,
+      describe: `spool ${dir} → Kafka ${config.kafka.brokers.join(',')}`,
+      metrics: () => ({
+        ...spoolMetrics(),
+        sightline_kafka_forwarded_total: forwarder.stats.forwarded,
+        sightline_kafka_failed_sends_total: forwarder.stats.failedSends,
+        sightline_kafka_degraded: forwarder.stats.degraded ? 1 : 0,
+      }),
+      stop: () => forwarder.stop(),
+    };
   }
   const ingest = superviseIngest(childEnv);
   // origin, not the URL: credentials in a URL must not reach the console.
   const store = config.clickhouse.url === undefined ? `ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}` : `ClickHouse at ${new URL(config.clickhouse.url).origin}`;
-  return { sink, describe: `spool ${dir} → embedded ingest → ${store}`, stop: () => ingest.stop() };
+  return { sink, describe: `spool ${dir} → embedded ingest → ${store}`, metrics: spoolMetrics, stop: () => ingest.stop() };
 }
 
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
@@ -82,7 +100,7 @@ export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv =
   // Loading the tokenizers takes seconds of CPU: do it before listening, never on a request.
   preloadTokenizers();
   const pipeline = buildPipeline(config, childEnv);
-  const proxy = await startProxy(config, pipeline.sink);
+  const proxy = await startProxy(config, pipeline.sink, pipeline.metrics);
   console.log(`sightline: proxy listening on ${proxy.url}`);
   console.log(`  events: ${pipeline.describe}`);
   console.log(`  OpenAI SDK:    baseURL ${proxy.url}/openai/v1`);

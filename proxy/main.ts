@@ -22,8 +22,12 @@ export function createSinkFromConfig(config: Config): EventSink {
   throw new Error(`sink "${spec}" is not available in this build`);
 }
 
-export async function startProxy(config: Config, sink: EventSink = createSinkFromConfig(config)): Promise<RunningProxy> {
-  const app = createProxyApp({ config, sink });
+export async function startProxy(
+  config: Config,
+  sink: EventSink = createSinkFromConfig(config),
+  metrics?: () => Readonly<Record<string, number>>,
+): Promise<RunningProxy> {
+  const app = createProxyApp({ config, sink, ...(metrics ? { metrics } : {}) });
   const server = app.listen(config.server.port, config.server.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

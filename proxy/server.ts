@@ -15,7 +15,7 @@ import type { AssembleDeps } from './assemble.ts';
 import { assembleEvent } from './assemble.ts';
 import type { Authenticator } from './auth.ts';
 import { authRequired, createAuthenticator } from './auth.ts';
-import type { RequestCtx } from './context.ts';
+import type { Outcome, RequestCtx } from './context.ts';
 import { createCoster } from './cost.ts';
 import { bodyTooLarge, invalidJson, SightlineError, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
 import { isOptInHeader, parseOptInHeaders } from './headers.ts';
@@ -47,9 +47,14 @@ export interface ProxyDeps {
   /** Overrides for tests. */
   authenticator?: Authenticator;
   targetGuard?: TargetGuard;
+  /** Extra gauges and counters for /_sightline/metrics (spool, forwarder), read when scraped. */
+  metrics?: () => Readonly<Record<string, number>>;
 }
 
-export function createProxyApp({ config, sink, authenticator, targetGuard }: ProxyDeps): Express {
+/** Sightline's own endpoints; no provider prefix can start with an underscore. */
+export const ADMIN_PREFIX = '/_sightline';
+
+export function createProxyApp({ config, sink, authenticator, targetGuard, metrics }: ProxyDeps): Express {
   const auth = authenticator ?? createAuthenticator(config.keys, authRequired(config.server.host, config.server.require_auth));
   const guard = targetGuard ?? createTargetGuard(config.allowed_targets);
   const assembleDeps: AssembleDeps = { cost: createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
@@ -72,10 +77,29 @@ export function createProxyApp({ config, sink, authenticator, targetGuard }: Pro
     });
   }
 
+  const outcomes: Record<Outcome, number> = { completed: 0, upstream_cut: 0, client_cancelled: 0, rejected: 0 };
+  app.get(`${ADMIN_PREFIX}/health`, (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get(`${ADMIN_PREFIX}/metrics`, (_req, res) => {
+    const values: Record<string, number> = {
+      sightline_events_written_total: sink.stats.written,
+      sightline_events_refused_total: sink.stats.refused,
+      ...metrics?.(),
+    };
+    let text = '';
+    for (const [outcome, n] of Object.entries(outcomes)) text += `sightline_requests_total{outcome="${outcome}"} ${n}\n`;
+    for (const [name, value] of Object.entries(values)) text += `# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`;
+    res.type('text/plain; version=0.0.4').send(`# TYPE sightline_requests_total counter\n${text}`);
+  });
+
   app.use(async function sightlineRequest(req: Request, res: Response, next: NextFunction) {
     const ctx = newCtx(req);
     req.sl = ctx;
-    res.on('close', () => finish(ctx, res, emit));
+    res.on('close', () => {
+      finish(ctx, res, emit);
+      outcomes[ctx.outcome!]++;
+    });
     if (channels.start.hasSubscribers) channels.start.publish({ ctx, req });
     try {
       await prepare(ctx, req);
