@@ -1,0 +1,55 @@
+// `npx sightline keys …` as a user runs it: a created key lands in the config as a digest only, and the
+// gateway then attributes requests made with it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hashKey } from '../../proxy/auth.ts';
+import { startTestGateway } from '../helpers/gateway.ts';
+import { BIN } from '../helpers/processes.ts';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(tmpdir(), 'sightline-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const cli = (...args: string[]) => run(process.execPath, [BIN, ...args], { env: { ...process.env, SIGHTLINE_CONFIG: '' } });
+
+describe('sightline keys', () => {
+  it('create stores only the digest, list shows it, and the gateway attributes requests made with the key', async () => {
+    const config = path.join(dir, 'sightline.yaml');
+    writeFileSync(config, '# team config\nallowed_targets: []\n');
+    const { stdout } = await cli('keys', 'create', '--org', 'acme', '--team', 'search', '--id', 'search-bot', '--config', config);
+    const key = stdout.trim().split('\n').at(-1)!;
+    expect(key).toMatch(/^sl-[A-Za-z0-9_-]{32}$/);
+    const text = readFileSync(config, 'utf8');
+    expect(text).toContain('# team config');
+    expect(text).toContain(hashKey(key));
+    expect(text).not.toContain(key);
+
+    await expect(cli('keys', 'create', '--org', 'acme', '--id', 'search-bot', '--config', config)).rejects.toMatchObject({ stderr: expect.stringMatching(/already exists/) });
+    expect((await cli('keys', 'list', '--config', config)).stdout).toMatch(/search-bot\s+org=acme\s+team=search/);
+    expect((await cli('keys', 'hash', key)).stdout.trim()).toBe(hashKey(key));
+
+    const gw = await startTestGateway({ yaml: text });
+    try {
+      const res = await fetch(`${gw.url}/openai/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sightline-auth': `Bearer ${key}` },
+        body: '{"model":"gpt-4o-mini","messages":[]}',
+      });
+      expect(res.status).toBe(200);
+      const [ev] = await gw.waitForEvents(1);
+      expect(ev).toMatchObject({ organization_id: 'acme', team: 'search', key_id: 'search-bot' });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a bad config file is refused naming the field', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'server:\n  port: not-a-port\n');
+    await expect(cli('keys', 'list', '--config', bad)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/server\.port/) });
+  });
+});
