@@ -38,7 +38,14 @@ export function isPrivateAddress(ip: string): boolean {
   }
   const v6 = ip.toLowerCase();
   if (v6 === '::1' || v6 === '::') return true;
-  if (v6.startsWith('::ffff:')) return isPrivateAddress(v6.slice(7));
+  // IPv4-mapped: WHATWG URL parsing turns [::ffff:192.168.1.1] into [::ffff:c0a8:101].
+  const mapped = /^::ffff:(?:([0-9.]+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/.exec(v6);
+  if (mapped) {
+    if (mapped[1] !== undefined) return isPrivateAddress(mapped[1]);
+    const hi = parseInt(mapped[2]!, 16);
+    const lo = parseInt(mapped[3]!, 16);
+    return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+  }
   return /^(fc|fd|fe8|fe9|fea|feb)/.test(v6);
 }
 
