@@ -252,6 +252,8 @@ function createForwarders(config: Config, captureLimit: number) {
         for (const name of proxyReq.getHeaderNames()) if (isOptInHeader(name)) proxyReq.removeHeader(name);
         const body = ctx.forwardBody ?? ctx.requestBody;
         proxyReq.setHeader('content-length', body.length);
+        // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
+        if (ctx.hideUsageFrame) proxyReq.setHeader('accept-encoding', 'identity');
         proxyReq.removeHeader('transfer-encoding');
         proxyReq.setTimeout(timeoutMs, () => {
           ctx.timedOut = true;

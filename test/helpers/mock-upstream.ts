@@ -2,6 +2,7 @@
 // over a real socket, and can misbehave on request (split chunks, delays, resets, hangs) via x-mock-* headers,
 // which pass through the proxy untouched like any other non-Sightline header.
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { FixtureProvider } from '../fixtures/index.ts';
 import { loadFixture } from '../fixtures/index.ts';
@@ -74,11 +75,15 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     const chunkDelay = num(h['x-mock-chunk-delay-ms']) ?? 0;
     const resetAfter = num(h['x-mock-reset-after-bytes']);
     const headers: Record<string, string> = { ...fixture.headers };
+    // As real providers do when the client accepts it (the SDKs do): the body compressed on the wire.
+    const gzip = h['x-mock-gzip'] === 'true' && /\bgzip\b/.test(String(h['accept-encoding'] ?? ''));
+    const wire = gzip ? gzipSync(fixture.body) : fixture.body;
+    if (gzip) headers['content-encoding'] = 'gzip';
     if (chunkBytes === undefined && resetAfter === undefined && !headers['content-type']?.includes('event-stream')) {
-      headers['content-length'] = String(fixture.body.length);
+      headers['content-length'] = String(wire.length);
     }
     res.writeHead(status, headers);
-    const bytes = resetAfter === undefined ? fixture.body : fixture.body.subarray(0, resetAfter);
+    const bytes = resetAfter === undefined ? wire : wire.subarray(0, resetAfter);
     const step = chunkBytes ?? bytes.length;
     for (let off = 0; off < bytes.length; off += step) {
       if (res.destroyed) return;

@@ -151,6 +151,35 @@ describe('OpenAI SDK through the proxy', () => {
   });
 });
 
+describe('compressed upstream responses', () => {
+  it('gzip JSON and gzip SSE pass to the SDK untouched and are still read for usage', async () => {
+    const client = openaiVia(`${gw.url}/openai/v1`, { 'x-mock-gzip': 'true' });
+    const direct = openaiVia(`${gw.mock.url}/v1`, { 'x-mock-gzip': 'true' });
+    const params = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hi' }] };
+    const { data, response } = await client.chat.completions.create(params).withResponse();
+    expect(data).toEqual(await direct.chat.completions.create(params));
+    const ev = await lastEventFor(response.headers.get('sightline-id')!);
+    expectUsage(ev, loadFixture('openai', 'chat.json').expect.usage!);
+    expect(ev.response_body).toBe(loadFixture('openai', 'chat.json').body.toString('utf8'));
+
+    const streamParams = { ...params, stream: true as const, stream_options: { include_usage: true } };
+    const before = gw.events.length;
+    expect(await collectChat(client, streamParams)).toEqual(await collectChat(direct, streamParams));
+    const [sev] = (await gw.waitForEvents(before + 1)).slice(before);
+    expectUsage(sev!, loadFixture('openai', 'chat.sse').expect.usage!);
+    expect(sev!.response_body).toBe(loadFixture('openai', 'chat.sse').expect.text);
+  });
+
+  it('a stream whose usage frame Sightline injected is fetched uncompressed so the frame can be cut', async () => {
+    const client = openaiVia(`${gw.url}/openai/v1`, { 'x-mock-gzip': 'true' });
+    const direct = openaiVia(`${gw.mock.url}/v1`, { 'x-mock-gzip': 'true' });
+    const params = { model: 'gpt-4o-mini', stream: true as const, messages: [{ role: 'user' as const, content: 'hi' }] };
+    const expected = (await collectChat(direct, params)).filter((c) => !(c.choices.length === 0 && c.usage));
+    expect(await collectChat(client, params)).toEqual(expected);
+    expect(gw.mock.requests.at(-1)!.headers['accept-encoding']).toBe('identity');
+  });
+});
+
 describe('Anthropic SDK through the proxy', () => {
   it('messages: identical result and exact usage', async () => {
     const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'hello' }] };
