@@ -5,6 +5,7 @@ import type { ProviderAdapter } from './adapters/types.ts';
 import { parseSse } from './sse.ts';
 
 const LF2 = Buffer.from('\n\n');
+const MAX_PENDING_BYTES = 1024 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
 // Every OpenAI chunk carries `"usage":null`; only the injected frame has a usage object.
 const USAGE_OBJECT = [Buffer.from('"usage":{'), Buffer.from('"usage": {')];
@@ -31,6 +32,11 @@ export function createUsageFrameFilter(adapter: ProviderAdapter): Transform {
         start = end;
       }
       pending = start < buf.length ? buf.subarray(start) : undefined;
+      // A stream that never ends a frame is not ours to hold: past the cap, pass it on as it is.
+      if (pending !== undefined && pending.length > MAX_PENDING_BYTES) {
+        keep.push(pending);
+        pending = undefined;
+      }
       if (keep.length === 1) done(null, keep[0]);
       else done(null, keep.length > 0 ? Buffer.concat(keep) : undefined);
     },
