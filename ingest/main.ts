@@ -58,12 +58,22 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
 
   const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools(config, pipeline, log);
   log(`reading ${kafka ? `Kafka topic ${config.kafka.topic} (group ${config.kafka.group_id})` : `spools under ${spoolRoot(config)}`}`);
+  // One line a minute while anything moves: the counters an operator needs, without per-event logging.
+  let reported = '';
+  const statsTimer = setInterval(() => {
+    const s = pipeline.stats;
+    const line = `received ${s.received}, written ${s.written}, dead-lettered ${s.deadLettered}, retries ${s.retries}`;
+    if (line !== reported) log(line);
+    reported = line;
+  }, 60_000);
+  statsTimer.unref();
 
   return {
     stats: pipeline.stats,
     httpPort: http?.port,
     client,
     async stop() {
+      clearInterval(statsTimer);
       await source.stop();
       await deadLetters.close?.();
       await http?.close();
