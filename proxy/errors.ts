@@ -37,7 +37,7 @@ export const invalidJson = (message: string) => new SightlineError('sightline_in
 export const bodyTooLarge = (limit: number) =>
   new SightlineError('sightline_body_too_large', 413, `Request body exceeds the ${limit}-byte limit; send a smaller body or raise limits.max_body_bytes (SIGHTLINE_MAX_BODY_BYTES).`);
 export const unknownProvider = (prefix: string, known: readonly string[]) =>
-  new SightlineError('sightline_unknown_provider', 404, `Unknown provider prefix "/${prefix}". Use one of: ${known.map((k) => `/${k}/`).join(', ')}, or send Sightline-Target-Url for an OpenAI-compatible server.`);
+  new SightlineError('sightline_unknown_provider', 404, `Unknown provider prefix "/${prefix}". Use one of: ${known.map((k) => `/${k}/`).join(', ')}, a bare provider path (/v1/…, /v1beta/models/…), or send Sightline-Target-Url for an OpenAI-compatible server.`);
 export const targetNotAllowed = (message: string) => new SightlineError('sightline_target_not_allowed', 403, message);
 export const unauthorized = (message: string) => new SightlineError('sightline_unauthorized', 401, message);
 export const upstreamTimeout = (ms: number) =>

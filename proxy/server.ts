@@ -9,7 +9,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import express from 'express';
 import { createProxyMiddleware, proxyEventsPlugin } from 'http-proxy-middleware';
 import type { Config } from '../config/index.ts';
-import { adapterForPrefix, adapters, customAdapter } from './adapters/index.ts';
+import { adapterForBarePath, adapterForPrefix, adapters, customAdapter } from './adapters/index.ts';
 import type { ProviderAdapter } from './adapters/types.ts';
 import type { AssembleDeps } from './assemble.ts';
 import { assembleEvent } from './assemble.ts';
@@ -131,10 +131,11 @@ export function createProxyApp({ config, sink, authenticator, targetGuard, metri
       const slash = pathname.indexOf('/', 1);
       const prefix = slash === -1 ? pathname.slice(1) : pathname.slice(1, slash);
       const found = adapterForPrefix(prefix);
-      if (found === undefined) throw unknownProvider(prefix, knownPrefixes);
-      adapter = found;
+      const bare = found === undefined ? adapterForBarePath(pathname, req.headers) : undefined;
+      if (found === undefined && bare === undefined) throw unknownProvider(prefix, knownPrefixes);
+      adapter = (found ?? bare)!;
       ctx.adapter = adapter;
-      rest = slash === -1 ? '/' : pathname.slice(slash);
+      rest = bare !== undefined ? pathname : slash === -1 ? '/' : pathname.slice(slash);
       base = bases[adapter.id] ?? adapter.defaultBaseUrl;
     }
     ctx.principal = auth.authenticate(optIn.authKey);

@@ -29,3 +29,19 @@ const byPrefix: ReadonlyMap<string, ProviderAdapter> = new Map(adapters.map((a) 
 export function adapterForPrefix(prefix: string): ProviderAdapter | undefined {
   return byPrefix.get(prefix);
 }
+
+/**
+ * Helicone's provider hosts take bare provider paths (oai.helicone.ai/v1/…, anthropic.helicone.ai/v1/messages,
+ * gateway hosts for Gemini), so a Helicone user who changes only the host sends paths with no prefix. They are
+ * recognised by shape; Anthropic's SDK always sends `anthropic-version`, which settles /v1/ paths both share.
+ */
+const BARE_PATHS: readonly (readonly [RegExp, ProviderAdapter])[] = [
+  [/^\/v1\/(messages|complete)(\/|$)/, anthropicAdapter],
+  [/^\/v1(beta|alpha)?\/models\/[^/]+:/, geminiAdapter],
+  [/^\/v1\//, openaiAdapter],
+];
+
+export function adapterForBarePath(path: string, headers: Readonly<Record<string, string | string[] | undefined>>): ProviderAdapter | undefined {
+  if (path.startsWith('/v1/') && headers['anthropic-version'] !== undefined) return anthropicAdapter;
+  return BARE_PATHS.find(([shape]) => shape.test(path))?.[1];
+}

@@ -250,3 +250,26 @@ describe('Gemini and Azure (raw HTTP, their wire formats)', () => {
     });
   }
 });
+
+describe('Helicone-style bare paths: only the host changes', () => {
+  it('OpenAI SDK at <host>/v1, Anthropic SDK at <host>, Gemini at <host>/v1beta/…', async () => {
+    const before = gw.events.length;
+    const params = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hi' }] };
+    expect(await openaiVia(`${gw.url}/v1`).chat.completions.create(params)).toEqual(await openaiVia(`${gw.mock.url}/v1`).chat.completions.create(params));
+    const aParams = { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user' as const, content: 'hi' }] };
+    expect(await anthropicVia(gw.url).messages.create(aParams)).toEqual(await anthropicVia(gw.mock.url).messages.create(aParams));
+    // Anthropic's own /v1/models is told apart from OpenAI's by the anthropic-version header its SDK sends.
+    await anthropicVia(gw.url, { 'x-mock-fixture': 'anthropic/messages.json' }).models.list().catch(() => undefined);
+    const g = await fetch(`${gw.url}/v1beta/models/gemini-2.5-flash:generateContent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"contents":[]}' });
+    expect(g.status).toBe(200);
+    const evs = (await gw.waitForEvents(before + 4)).slice(before);
+    expect(evs.map((e) => [e.provider, e.endpoint, e.path])).toEqual([
+      ['openai', 'chat', '/v1/chat/completions'],
+      ['anthropic', 'messages', '/v1/messages'],
+      ['anthropic', 'other', '/v1/models'],
+      ['gemini', 'generate', '/v1beta/models/gemini-2.5-flash:generateContent'],
+    ]);
+    expectUsage(evs[0]!, loadFixture('openai', 'chat.json').expect.usage!);
+    expectUsage(evs[1]!, loadFixture('anthropic', 'messages.json').expect.usage!);
+  });
+});
