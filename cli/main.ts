@@ -133,9 +133,10 @@ keys
   .option('-t, --team <team>', 'team within the organization', '')
   .option('-i, --id <id>', 'a name for the key (default: generated)')
   .option('-c, --config <file>', 'config file to add the key to (default: SIGHTLINE_CONFIG or ./sightline.yaml, created if missing)')
-  .action((opts: { org: string; team: string; id?: string; config?: string }) => {
-    const file = opts.config ?? process.env.SIGHTLINE_CONFIG ?? 'sightline.yaml';
-    const key = generateKey();
+  .option('-k, --key <secret>', 'register this existing secret instead of generating one (e.g. the Helicone key your apps already send as Helicone-Auth)')
+  .action((opts: { org: string; team: string; id?: string; config?: string; key?: string }) => {
+    const file = opts.config || process.env.SIGHTLINE_CONFIG || 'sightline.yaml';
+    const key = opts.key ?? generateKey();
     const id = opts.id ?? `key_${hashKey(key).slice(0, 8)}`;
     // An empty file has no top-level map yet; `{}` parses into one so keys can be set on it.
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -151,6 +152,10 @@ keys
     } else doc.set('keys', doc.createNode([entry.toJSON()]));
     writeFileSync(file, doc.toString());
     console.log(`Created key ${id} for organization "${opts.org}"${opts.team ? `, team "${opts.team}"` : ''} in ${file}.`);
+    if (opts.key !== undefined) {
+      console.log('Requests sending it as Sightline-Auth or Helicone-Auth ("Bearer <key>") are now attributed to it.');
+      return;
+    }
     console.log('Send it as "Sightline-Auth: Bearer <key>". It is shown only now:');
     console.log(key);
   });

@@ -47,6 +47,29 @@ describe('sightline keys', () => {
     }
   });
 
+  it('registers an existing secret (a Helicone key) so Helicone-Auth keeps working unchanged', async () => {
+    const config = path.join(dir, 'helicone.yaml');
+    const heliconeKey = 'sk-helicone-abc123-def456';
+    const { stdout } = await cli('keys', 'create', '--org', 'acme', '--id', 'from-helicone', '--key', heliconeKey, '--config', config);
+    expect(stdout).not.toContain(heliconeKey);
+    const text = readFileSync(config, 'utf8');
+    expect(text).toContain(hashKey(heliconeKey));
+    expect(text).not.toContain(heliconeKey);
+    const gw = await startTestGateway({ yaml: text });
+    try {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'helicone-auth': `Bearer ${heliconeKey}` },
+        body: '{"model":"gpt-4o-mini","messages":[]}',
+      });
+      expect(res.status).toBe(200);
+      const [ev] = await gw.waitForEvents(1);
+      expect(ev).toMatchObject({ organization_id: 'acme', key_id: 'from-helicone', provider: 'openai' });
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('a bad config file is refused naming the field', async () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'server:\n  port: not-a-port\n');
