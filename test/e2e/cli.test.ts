@@ -14,6 +14,18 @@ const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'sightline-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Starts a gateway on `yaml`, sends one chat request with `headers` to `path`, returns its event. */
+async function eventOfOneRequest(yaml: string, path: string, headers: Record<string, string>) {
+  const gw = await startTestGateway({ yaml });
+  try {
+    const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"model":"gpt-4o-mini","messages":[]}' });
+    expect(res.status).toBe(200);
+    return (await gw.waitForEvents(1))[0]!;
+  } finally {
+    await gw.close();
+  }
+}
+
 const cli = (...args: string[]) => run(process.execPath, [BIN, ...args], { env: { ...process.env, SIGHTLINE_CONFIG: '' } });
 
 describe('sightline keys', () => {
@@ -32,19 +44,8 @@ describe('sightline keys', () => {
     expect((await cli('keys', 'list', '--config', config)).stdout).toMatch(/search-bot\s+org=acme\s+team=search/);
     expect((await cli('keys', 'hash', key)).stdout.trim()).toBe(hashKey(key));
 
-    const gw = await startTestGateway({ yaml: text });
-    try {
-      const res = await fetch(`${gw.url}/openai/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'sightline-auth': `Bearer ${key}` },
-        body: '{"model":"gpt-4o-mini","messages":[]}',
-      });
-      expect(res.status).toBe(200);
-      const [ev] = await gw.waitForEvents(1);
-      expect(ev).toMatchObject({ organization_id: 'acme', team: 'search', key_id: 'search-bot' });
-    } finally {
-      await gw.close();
-    }
+    const ev = await eventOfOneRequest(text, '/openai/v1/chat/completions', { 'sightline-auth': `Bearer ${key}` });
+    expect(ev).toMatchObject({ organization_id: 'acme', team: 'search', key_id: 'search-bot' });
   });
 
   it('registers an existing secret (a Helicone key) so Helicone-Auth keeps working unchanged', async () => {
@@ -55,19 +56,9 @@ describe('sightline keys', () => {
     const text = readFileSync(config, 'utf8');
     expect(text).toContain(hashKey(heliconeKey));
     expect(text).not.toContain(heliconeKey);
-    const gw = await startTestGateway({ yaml: text });
-    try {
-      const res = await fetch(`${gw.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'helicone-auth': `Bearer ${heliconeKey}` },
-        body: '{"model":"gpt-4o-mini","messages":[]}',
-      });
-      expect(res.status).toBe(200);
-      const [ev] = await gw.waitForEvents(1);
-      expect(ev).toMatchObject({ organization_id: 'acme', key_id: 'from-helicone', provider: 'openai' });
-    } finally {
-      await gw.close();
-    }
+    // A bare /v1 path and Helicone-Auth: exactly what an app pointed at oai.helicone.ai sends.
+    const ev = await eventOfOneRequest(text, '/v1/chat/completions', { 'helicone-auth': `Bearer ${heliconeKey}` });
+    expect(ev).toMatchObject({ organization_id: 'acme', key_id: 'from-helicone', provider: 'openai' });
   });
 
   it('a bad config file is refused naming the field', async () => {
