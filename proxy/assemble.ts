@@ -85,7 +85,7 @@ export function assembleEvent(ctx: RequestCtx, deps: AssembleDeps): RequestEvent
     attempts: 1,
     trace_id: ids.trace_id,
     span_id: ids.span_id,
-    request_body: omitReq ? '' : truncate(ctx.requestBody.toString('utf8'), deps.maxLoggedBodyBytes),
+    request_body: omitReq ? '' : truncate(ctx.requestText ?? ctx.requestBody.toString('utf8'), deps.maxLoggedBodyBytes),
     response_body: omitRes ? '' : truncate(bodyText, deps.maxLoggedBodyBytes),
     request_bytes: ctx.requestBody.length,
     response_bytes: ctx.capture.bytes + ctx.capture.droppedBytes,

@@ -151,7 +151,8 @@ export function createProxyApp({ config, sink, authenticator, targetGuard, metri
     ctx.requestBody = await readBody(req, limit);
     if (ctx.requestBody.length > 0 && isJson(req.headers['content-type'])) {
       try {
-        ctx.parsedBody = JSON.parse(ctx.requestBody.toString('utf8'));
+        ctx.requestText = ctx.requestBody.toString('utf8');
+        ctx.parsedBody = JSON.parse(ctx.requestText);
       } catch (err) {
         throw invalidJson(`Request body is not valid JSON (${(err as Error).message}); send a JSON object.`);
       }
@@ -185,6 +186,7 @@ function newCtx(req: Request): RequestCtx {
     optIn: undefined,
     principal: undefined,
     requestBody: EMPTY,
+    requestText: undefined,
     forwardBody: undefined,
     parsedBody: undefined,
     model: '',
