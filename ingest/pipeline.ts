@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { RequestEvent } from '../proxy/event.ts';
 import { RequestEventSchema, SCHEMA_VERSION } from '../proxy/event.ts';
 import type { RedactionPolicy } from './redact.ts';
-import { compileRedactor } from './redact.ts';
+import { compileRedactor, DEFAULT_POLICY } from './redact.ts';
 import type { Writer } from './writer.ts';
 import { isRetryable } from './writer.ts';
 
@@ -105,7 +105,7 @@ export function redactorFromConfig(r: Config['redaction']): (event: RequestEvent
     if (p.allowlist !== undefined) out.allowlist = p.allowlist;
     return out;
   };
-  const base = { enabled: true, disabledTypes: [], custom: {}, allowlist: [], ...toPolicy(r) } as RedactionPolicy;
+  const base: RedactionPolicy = { ...DEFAULT_POLICY, ...toPolicy(r) };
   const perOrg = Object.fromEntries(Object.entries(r.organizations).map(([org, p]) => [org, toPolicy(p)]));
   return compileRedactor(base, perOrg);
 }
