@@ -32,12 +32,8 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
   const dir = path.join(spoolRoot(config), config.instance);
   const writer = openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn));
   const sink = createSpoolSink(writer);
-  const spoolMetrics = () => ({
-    sightline_spool_appended_total: writer.stats.appended,
-    // Appends refused at the spool's size cap (or a full write queue): the loud warning's counter.
-    sightline_spool_refused_total: writer.stats.refused,
-    sightline_spool_bytes: writer.stats.bytes,
-  });
+  // Written/refused counts are the sink's own (events_written/refused_total); the spool adds its size on disk.
+  const spoolMetrics = () => ({ sightline_spool_bytes: writer.stats.bytes });
   if (config.sink === 'kafka') {
     const forwarder: Forwarder = startForwarder({
       reader: openSpoolReader(dir, 'kafka', { onWarn: warn }),
