@@ -1,31 +1,49 @@
-// Proxy overhead (issue #3): the same closed-loop load against the fixture upstream directly, through a raw
-// Node pass-through, and through Sightline with the jsonl sink, at 1/16/64 connections, non-stream and stream.
-// Every server runs in its own child process; with taskset the target under test has CPU 1 to itself and the
-// load generator and upstream share CPU 0 (this machine has 2 cores: see bench/README.md).
-//   node bin/run-ts.mjs bench/proxy.ts [--quick] [--seconds 5] [--warmup 2] [--rounds 1] [--connections 1,16,64]
-//        [--modes non-stream,stream] [--loadgen wrk|autocannon] [--pin] [--json out.json]
-//   node bin/run-ts.mjs bench/proxy.ts --profile [--connections 64] [--profile-dir d] [--profile-target sightline|raw|hpm]   (CPU profile, no table)
-//   node bin/run-ts.mjs bench/proxy.ts --ablation [--connections 16]   (CPU per request: framework alone, Sightline without sink / usage filter)
+// Proxy bench (issue #14): Sightline against a raw pass-through (node:http + undici Pool) measured in the same run,
+// the gateway's process tree pinned to one core and the load generator (wrk) with the upstream mock on the other.
+// Every mode prints the issue's target next to what it measured, and MET / NOT MET.
+//   node bin/run-ts.mjs bench/proxy.ts [--modes non-stream,stream,start,long-streams,soak] [--quick] [--rounds 1]
+//        [--bodies 1k,16k] [--connections 1,16,64] [--variants raw,sightline,raw-http,hpm,direct] [--seconds 5] [--warmup 2]
+//        [--iterations 500] [--streams 1000] [--stream-seconds 30] [--requests 1000000] [--unpinned] [--loadgen wrk|autocannon]
+//        [--json out.json]
+//   node bin/run-ts.mjs bench/proxy.ts --ablation [--modes non-stream,stream] [--connections 16]
+//   node bin/run-ts.mjs bench/proxy.ts --profile [--connections 64] [--profile-dir d] [--profile-target sightline|raw|raw-http|hpm]
+// Modes: non-stream = wrk cells per body size and connection count; stream = 22-event streams 1 ms apart, one at a
+// time; start = `node bin/sightline.mjs start` as a whole; long-streams = many concurrent 30 s streams; soak = N requests.
 import { spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { summarizeCpuProfile } from './lib/cpuprofile.ts';
-import type { LoadResult, LoadTool } from './lib/loadgen.ts';
-import { runLoad, wrkAvailable } from './lib/loadgen.ts';
-import type { ServerChild } from './lib/proc.ts';
-import { cpuSeconds, hasTaskset, REPO_ROOT, rssMiB, startServerChild } from './lib/proc.ts';
+import type { LoadTool } from './lib/loadgen.ts';
+import { wrkAvailable } from './lib/loadgen.ts';
+import { hasTaskset, startServerChild } from './lib/proc.ts';
+import type { LoadMode } from './proxy/ablation.ts';
+import { ablation, profile } from './proxy/ablation.ts';
+import type { Variant } from './proxy/cells.ts';
+import { runCells, VARIANTS } from './proxy/cells.ts';
+import type { BenchContext } from './proxy/context.ts';
+import { parseSizes, SERVERS } from './proxy/context.ts';
+import { runLongStreams } from './proxy/long.ts';
+import { runSoak } from './proxy/soak.ts';
+import { runStart } from './proxy/start.ts';
+import { runStreams } from './proxy/streams.ts';
+import { line, verdicts } from './proxy/targets.ts';
 
 const { values: args } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
+  modes: { type: 'string' },
+  bodies: { type: 'string', default: '1k,16k' },
+  connections: { type: 'string' },
+  variants: { type: 'string', default: 'raw,sightline' },
   seconds: { type: 'string' },
   warmup: { type: 'string' },
-  connections: { type: 'string' },
-  modes: { type: 'string', default: 'non-stream,stream' },
-  loadgen: { type: 'string' },
   rounds: { type: 'string' },
+  iterations: { type: 'string' },
+  streams: { type: 'string' },
+  'stream-seconds': { type: 'string' },
+  requests: { type: 'string' },
+  loadgen: { type: 'string' },
+  unpinned: { type: 'boolean', default: false },
+  /** Pinning is the default now; the flag is kept so older command lines still run. */
   pin: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
   'profile-dir': { type: 'string' },
@@ -34,261 +52,58 @@ const { values: args } = parseArgs({ options: {
   json: { type: 'string' },
 } });
 
-type Mode = 'non-stream' | 'stream';
-const seconds = Number(args.seconds ?? (args.quick ? 2 : 5));
-const warmupSeconds = Number(args.warmup ?? (args.quick ? 1 : 2));
+const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak'] as const;
+type Mode = (typeof ALL_MODES)[number];
+const quick = args.quick;
+const loadModesOnly = args.ablation || args.profile;
+const modes = (args.modes ?? (loadModesOnly ? 'non-stream,stream' : ALL_MODES.join(','))).split(',') as Mode[];
+for (const m of modes) {
+  if (!(ALL_MODES as readonly string[]).includes(m) || (loadModesOnly && m !== 'non-stream' && m !== 'stream')) throw new Error(`unknown mode ${m}${loadModesOnly ? ' (ablation and profile: non-stream, stream)' : ''}`);
+}
+const variants = args.variants.split(',') as Variant[];
+for (const v of variants) if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`unknown variant ${v} (${VARIANTS.join(', ')})`);
+if (!variants.includes('sightline')) variants.push('sightline');
+const sizes = parseSizes(args.bodies);
+const num = (v: string | undefined, full: number, short: number) => Number(v ?? (quick ? short : full));
 const connectionCounts = (args.connections ?? (args.profile ? '64' : args.ablation ? '16' : '1,16,64')).split(',').map(Number);
-const modes = args.modes.split(',') as Mode[];
-for (const m of modes) if (m !== 'non-stream' && m !== 'stream') throw new Error(`unknown mode ${m}`);
+const iterations = num(args.iterations, 500, 100);
+const longStreams = num(args.streams, 1000, 200);
+const longSeconds = num(args['stream-seconds'], 30, 5);
+const soakRequests = num(args.requests, 1_000_000, 50_000);
+
 const tool: LoadTool = (args.loadgen as LoadTool | undefined) ?? (wrkAvailable() ? 'wrk' : 'autocannon');
-const rounds = Number(args.rounds ?? 1);
 const cpuCount = os.availableParallelism(); // read before pinning narrows this process's affinity
-// Opt-in: pinning isolates the target from the generator on an otherwise idle machine, but when other work
-// shares the cores it stops the scheduler from moving a pinned process off a busy one.
-const pin = args.pin && cpuCount >= 2 && hasTaskset();
-const CPU_LOAD = pin ? '0' : undefined; // load generator + upstream
-const CPU_TARGET = pin ? '1' : undefined; // the proxy under test
-const SERVERS = 'bench/lib/servers.ts';
-const TARGET_ADDED_P99_MS = 1;
-const TARGET_RPS_SHARE = 0.8;
+const pinned = !args.unpinned && cpuCount >= 2 && hasTaskset();
+if (!args.unpinned && !pinned) console.error('warning: not pinned (needs 2 CPUs and taskset); CPU per request still holds, rps ratios are looser');
+// The bench process (stream clients, pollers, autocannon) joins the load generator's core.
+const cpuLoad = pinned ? '0' : undefined;
+if (pinned) spawnSync('taskset', ['-a', '-p', '-c', cpuLoad!, String(process.pid)], { stdio: 'ignore' });
 
-if (pin) spawnSync('taskset', ['-a', '-p', '-c', CPU_LOAD!, String(process.pid)], { stdio: 'ignore' });
-
-const requestBody = (mode: Mode) => JSON.stringify({
-  model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in three languages.' }], stream: mode === 'stream',
-});
-
-interface Measured extends LoadResult {
-  /** CPU seconds per request of the process under test (upstream for direct) during the window. */
-  cpuUsPerReq: number;
-  cpuPct: number;
-  upstreamCpuPct: number;
-  warmupRequests: number;
-  /** The measured window on the monotonic clock, µs (to cut a CPU profile to it). */
-  windowUs: [number, number];
-}
-
-async function measure(url: string, mode: Mode, connections: number, underTest: number, upstream: number): Promise<Measured> {
-  const spec = { url, body: requestBody(mode), connections, cpus: CPU_LOAD };
-  const warm = await runLoad(tool, { ...spec, seconds: warmupSeconds });
-  const cpu0 = cpuSeconds(underTest);
-  const up0 = cpuSeconds(upstream);
-  const t0 = Number(process.hrtime.bigint() / 1000n);
-  const r = await runLoad(tool, { ...spec, seconds });
-  const t1 = Number(process.hrtime.bigint() / 1000n);
-  const cpu = cpuSeconds(underTest) - cpu0;
-  const up = cpuSeconds(upstream) - up0;
-  return { ...r, cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), cpuPct: (100 * cpu) / r.seconds, upstreamCpuPct: (100 * up) / r.seconds, warmupRequests: warm.requests, windowUs: [t0, t1] };
-}
-
-interface EventCount { lines: number; ok: number }
-
-async function countEvents(file: string): Promise<EventCount> {
-  const count: EventCount = { lines: 0, ok: 0 };
-  const rl = createInterface({ input: createReadStream(file) });
-  for await (const line of rl) {
-    if (line === '') continue;
-    count.lines++;
-    if (line.includes('"status":200,')) count.ok++;
-  }
-  return count;
-}
-
-interface SightlineMeasured extends Measured {
-  rssStartMiB: number;
-  rssPeakMiB: number;
-  rssEndMiB: number;
-  events: EventCount & { sinkWritten: number; sinkRefused: number; completedByLoadgen: number; lost: number };
-}
-
-async function measureSightline(upstream: ServerChild, mode: Mode, connections: number): Promise<SightlineMeasured> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sightline-bench-proxy-'));
-  const jsonl = path.join(dir, 'events.jsonl');
-  try {
-    const sl = await startServerChild(SERVERS, ['sightline', `http://127.0.0.1:${upstream.port}`, jsonl], { cpus: CPU_TARGET });
-    const rssStart = rssMiB(sl.pid).now;
-    const m = await measure(`http://127.0.0.1:${sl.port}/openai/v1/chat/completions`, mode, connections, sl.pid, upstream.pid);
-    const rss = rssMiB(sl.pid);
-    const stopped = (await sl.stop()) as { sink?: { written: number; refused: number } } | undefined;
-    const counted = await countEvents(jsonl);
-    const completed = m.warmupRequests + m.requests;
-    return {
-      ...m, rssStartMiB: rssStart, rssPeakMiB: rss.peak, rssEndMiB: rss.now,
-      events: {
-        ...counted, sinkWritten: stopped?.sink?.written ?? -1, sinkRefused: stopped?.sink?.refused ?? -1, completedByLoadgen: completed,
-        // A response the generator counted must have a status-200 event; extra events are requests cut at the
-        // end of a run (the generator stops with up to `connections` requests in flight).
-        lost: Math.max(0, completed - counted.ok),
-      },
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-interface Cell { mode: Mode; connections: number; loadAvg: number; direct: Measured; raw: Measured; sightline: SightlineMeasured }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+const upstream = await startServerChild(SERVERS, ['upstream'], { cpus: cpuLoad });
+const ctx: BenchContext = {
+  tool, cpuLoad, cpuTarget: pinned ? '1' : undefined,
+  warmupSeconds: num(args.warmup, 2, 1), seconds: num(args.seconds, 5, 2), rounds: Number(args.rounds ?? 1),
+  upstream, upstreamUrl: `http://127.0.0.1:${upstream.port}`,
 };
-
-/** Field-wise median of the rounds' numbers: one slow round (other work on the machine) does not set the result. */
-function medianOf<T extends object>(runs: T[]): T {
-  const out: Record<string, unknown> = { ...runs[0] };
-  for (const [k, v] of Object.entries(runs[0]!)) if (typeof v === 'number') out[k] = median(runs.map((r) => (r as Record<string, number>)[k]!));
-  return out as T;
-}
-
-function combineSightline(runs: SightlineMeasured[]): SightlineMeasured {
-  const sum = (pick: (e: SightlineMeasured['events']) => number) => runs.reduce((n, r) => n + pick(r.events), 0);
-  return {
-    ...medianOf(runs),
-    rssPeakMiB: Math.max(...runs.map((r) => r.rssPeakMiB)),
-    events: {
-      lines: sum((e) => e.lines), ok: sum((e) => e.ok), sinkWritten: sum((e) => e.sinkWritten), sinkRefused: sum((e) => e.sinkRefused),
-      completedByLoadgen: sum((e) => e.completedByLoadgen), lost: sum((e) => e.lost),
-    },
-  };
-}
-
-async function runCell(upstream: ServerChild, mode: Mode, connections: number): Promise<Cell> {
-  const loadAvg = os.loadavg()[0]!;
-  const direct: Measured[] = [];
-  const raw: Measured[] = [];
-  const sightline: SightlineMeasured[] = [];
-  for (let round = 0; round < rounds; round++) {
-    direct.push(await measure(`http://127.0.0.1:${upstream.port}/v1/chat/completions`, mode, connections, upstream.pid, upstream.pid));
-    const runRaw = async () => {
-      const child = await startServerChild(SERVERS, ['raw', `http://127.0.0.1:${upstream.port}`], { cpus: CPU_TARGET });
-      raw.push(await measure(`http://127.0.0.1:${child.port}/openai/v1/chat/completions`, mode, connections, child.pid, upstream.pid));
-      await child.stop();
-    };
-    const runSightline = async () => { sightline.push(await measureSightline(upstream, mode, connections)); };
-    // Alternate which proxy goes first, so drift in the machine's load does not always favour the same one.
-    if (round % 2 === 0) { await runRaw(); await runSightline(); } else { await runSightline(); await runRaw(); }
-  }
-  return { mode, connections, loadAvg, direct: medianOf(direct), raw: medianOf(raw), sightline: combineSightline(sightline) };
-}
-
-const f = (n: number, digits = 2) => n.toFixed(digits);
-const lat = (r: LoadResult) => `${f(r.p50Ms)} / ${f(r.p99Ms)}`;
-
-function printTables(cells: Cell[]): void {
-  for (const mode of modes) {
-    console.log(`\n### ${mode}\n`);
-    console.log('| conns | load avg | direct rps | direct p50 / p99 ms | raw rps | raw p50 / p99 ms | sightline rps | sightline p50 / p99 ms | added p50 / p99 ms | sightline rps % raw |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const c of cells.filter((x) => x.mode === mode)) {
-      const { direct: d, raw: r, sightline: s } = c;
-      console.log(`| ${c.connections} | ${f(c.loadAvg, 1)} | ${f(d.rps, 0)} | ${lat(d)} | ${f(r.rps, 0)} | ${lat(r)} | ${f(s.rps, 0)} | ${lat(s)} | ${f(s.p50Ms - r.p50Ms)} / ${f(s.p99Ms - r.p99Ms)} | ${f((100 * s.rps) / r.rps, 0)} % |`);
-    }
-    console.log('\n| conns | CPU µs/req raw | CPU µs/req sightline | CPU % raw / sightline | upstream CPU % (raw / sightline run) | sightline RSS start / peak / end MiB | events 200 / all / sink written | completed by load gen | lost | errors + non-2xx (d/r/s) |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const c of cells.filter((x) => x.mode === mode)) {
-      const { direct: d, raw: r, sightline: s } = c;
-      const e = s.events;
-      console.log(`| ${c.connections} | ${f(r.cpuUsPerReq, 0)} | ${f(s.cpuUsPerReq, 0)} | ${f(r.cpuPct, 0)} / ${f(s.cpuPct, 0)} | ${f(r.upstreamCpuPct, 0)} / ${f(s.upstreamCpuPct, 0)} | ${f(s.rssStartMiB, 0)} / ${f(s.rssPeakMiB, 0)} / ${f(s.rssEndMiB, 0)} | ${e.ok} / ${e.lines} / ${e.sinkWritten} | ${e.completedByLoadgen} | ${e.lost} | ${d.errors + d.non2xx} / ${r.errors + r.non2xx} / ${s.errors + s.non2xx} |`);
-    }
-  }
-  console.log('\n### Targets\n');
-  for (const c of cells) {
-    const added = c.sightline.p99Ms - c.raw.p99Ms;
-    const share = c.sightline.rps / c.raw.rps;
-    if (c.connections === 16) console.log(`- ${c.mode}, 16 conns: added p99 ${f(added)} ms (target ≤ ${TARGET_ADDED_P99_MS} ms): ${added <= TARGET_ADDED_P99_MS ? 'MET' : 'NOT MET'}`);
-    if (c.connections === 64) console.log(`- ${c.mode}, 64 conns: throughput ${f(100 * share, 0)} % of raw (target ≥ ${100 * TARGET_RPS_SHARE} %): ${share >= TARGET_RPS_SHARE ? 'MET' : 'NOT MET'}`);
-  }
-  const lost = cells.reduce((n, c) => n + c.sightline.events.lost, 0);
-  console.log(`- events: ${lost === 0 ? 'every completed request has its status-200 event' : `${lost} completed requests have no event`}`);
-}
-
-async function profile(upstream: ServerChild): Promise<void> {
-  for (const mode of modes) {
-    for (const connections of connectionCounts) {
-      const dir = mkdtempSync(path.join(args['profile-dir'] ?? tmpdir(), 'sightline-bench-prof-'));
-      try {
-        const target = args['profile-target'];
-        const sl = await startServerChild(SERVERS, [target, `http://127.0.0.1:${upstream.port}`, ...(target === 'sightline' ? [path.join(dir, 'events.jsonl')] : [])], {
-          cpus: CPU_TARGET, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
-        });
-        const m = await measure(`http://127.0.0.1:${sl.port}/openai/v1/chat/completions`, mode, connections, sl.pid, upstream.pid);
-        await sl.stop();
-        // One profile per thread (tsx's loader runs in a worker); the main thread is thread id 0.
-        const file = readdirSync(dir).find((n) => /\.0\.\d+\.cpuprofile$/.test(n));
-        if (!file) throw new Error('no .cpuprofile written');
-        const s = summarizeCpuProfile(path.join(dir, file), REPO_ROOT, m.windowUs);
-        console.log(`\n### CPU profile: ${target}, ${mode}, ${connections} conns (${f(m.rps, 0)} rps under the profiler, ${f(m.cpuUsPerReq, 0)} CPU µs/req; measured window only, busy ${s.busyMs} of ${s.totalMs} ms = ${f((1000 * s.busyMs) / Math.max(1, m.requests), 0)} µs/req)\n`);
-        const table = (title: string, rows: typeof s.topSelf) => {
-          console.log(`| ${title} | ms | % of busy |\n|---|---:|---:|`);
-          for (const r of rows) console.log(`| \`${r.name}\`${r.via ? ` ← \`${r.via}\`` : ''} | ${r.ms} | ${r.pct} |`);
-          console.log('');
-        };
-        table('self time by area', s.byArea.slice(0, 15));
-        table('self time by function', s.topSelf);
-        table('inclusive time, repo functions', s.repoInclusive.slice(0, 15));
-      } finally {
-        if (args['profile-dir'] === undefined) rmSync(dir, { recursive: true, force: true });
-        else console.log(`(profile kept in ${dir})`);
-      }
-    }
-  }
-}
-
-/** Each variant removes one piece, so the CPU each piece costs per request is a difference of two rows. */
-const ABLATION_VARIANTS: { name: string; role: 'raw' | 'hpm' | 'sightline'; env: string[] }[] = [
-  { name: 'raw node:http pass-through', role: 'raw', env: [] },
-  { name: 'express + http-proxy-middleware only', role: 'hpm', env: [] },
-  { name: 'sightline, sink none, usage injection off', role: 'sightline', env: ['SIGHTLINE_SINK=none', 'SIGHTLINE_STREAM_USAGE_INJECT=false'] },
-  { name: 'sightline, sink none', role: 'sightline', env: ['SIGHTLINE_SINK=none'] },
-  { name: 'sightline, jsonl sink (as shipped)', role: 'sightline', env: [] },
-];
-
-async function ablation(upstream: ServerChild): Promise<void> {
-  for (const mode of modes) {
-    for (const connections of connectionCounts) {
-      console.log(`\n### Ablation: ${mode}, ${connections} conns (median of ${rounds} round(s))\n`);
-      console.log('| variant | rps | p50 / p99 ms | CPU µs/req | CPU µs/req over raw |\n|---|---:|---:|---:|---:|');
-      let rawCpu = NaN;
-      for (const v of ABLATION_VARIANTS) {
-        const runs: Measured[] = [];
-        for (let round = 0; round < rounds; round++) {
-          const dir = mkdtempSync(path.join(tmpdir(), 'sightline-bench-abl-'));
-          try {
-            const args = [v.role, `http://127.0.0.1:${upstream.port}`, ...(v.role === 'sightline' ? [path.join(dir, 'events.jsonl'), ...v.env] : [])];
-            const child = await startServerChild(SERVERS, args, { cpus: CPU_TARGET });
-            runs.push(await measure(`http://127.0.0.1:${child.port}/openai/v1/chat/completions`, mode, connections, child.pid, upstream.pid));
-            await child.stop();
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
-          }
-        }
-        const m = medianOf(runs);
-        if (v.role === 'raw') rawCpu = m.cpuUsPerReq;
-        console.log(`| ${v.name} | ${f(m.rps, 0)} | ${lat(m)} | ${f(m.cpuUsPerReq, 0)} | ${f(m.cpuUsPerReq - rawCpu, 0)} |`);
-      }
-    }
-  }
-}
-
-const upstream = await startServerChild(SERVERS, ['upstream'], { cpus: CPU_LOAD });
+const results: Record<string, unknown> = {};
 try {
-  console.log(`# proxy bench: ${cpuCount} CPUs (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}) (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load generator ${tool}, ` +
-    `${pin ? 'pinned: load generator + upstream on CPU 0, target on CPU 1' : 'not pinned'}, warm-up ${warmupSeconds} s, window ${seconds} s per target, ${rounds} round(s) (medians)`);
+  console.log(`# proxy bench: ${cpuCount} CPUs (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}) (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ` +
+    `load generator ${tool}, ${pinned ? 'pinned: target process tree on CPU 1, load generator + upstream + bench client on CPU 0' : 'not pinned'}, ` +
+    `warm-up ${ctx.warmupSeconds} s, window ${ctx.seconds} s, ${ctx.rounds} round(s) (medians)`);
   if (args.profile) {
-    await profile(upstream);
+    await profile(ctx, modes as LoadMode[], connectionCounts, sizes[0]!, args['profile-target'], args['profile-dir']);
   } else if (args.ablation) {
-    await ablation(upstream);
+    await ablation(ctx, modes as LoadMode[], connectionCounts, sizes[0]!);
   } else {
-    const cells: Cell[] = [];
-    for (const mode of modes) {
-      for (const connections of connectionCounts) {
-        process.stderr.write(`  ${mode} × ${connections} conns (load average ${os.loadavg()[0]!.toFixed(1)})…\n`);
-        cells.push(await runCell(upstream, mode, connections));
-      }
+    if (modes.includes('non-stream')) results.nonStream = (await runCells(ctx, sizes, connectionCounts, variants)).cells;
+    if (modes.includes('stream')) results.streams = (await runStreams(ctx, sizes, iterations, Math.ceil(iterations / 10))).results;
+    if (modes.includes('start')) results.start = (await runStart(ctx, sizes)).results;
+    if (modes.includes('long-streams')) results.longStreams = (await runLongStreams(ctx, longStreams, longSeconds, sizes[0]!)).result;
+    if (modes.includes('soak')) results.soak = (await runSoak(ctx, soakRequests, sizes[0]!)).result;
+    console.log(`\n## All targets (${verdicts.filter((v) => v.met).length} of ${verdicts.length} MET)\n\n${verdicts.map(line).join('\n')}`);
+    if (args.json) {
+      writeFileSync(args.json, `${JSON.stringify({ node: process.version, cpus: cpuCount, tool, pinned, rounds: ctx.rounds, seconds: ctx.seconds, warmupSeconds: ctx.warmupSeconds, results, verdicts }, null, 2)}\n`);
     }
-    printTables(cells);
-    if (args.json) writeFileSync(args.json, `${JSON.stringify({ node: process.version, cpus: cpuCount, tool, pin, rounds, seconds, warmupSeconds, cells }, null, 2)}\n`);
   }
 } finally {
   await upstream.stop();

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const benches: Record<string, { file: string; about: string }> = {
-  proxy: { file: 'bench/proxy.ts', about: 'added latency and throughput: direct vs raw pass-through vs Sightline (issue #3)' },
+  proxy: { file: 'bench/proxy.ts', about: 'issue #14 targets vs a raw pass-through: cells, streams, npm start as a whole, long streams, soak' },
   spool: { file: 'bench/spool.ts', about: 'spool append rate per fsync policy and replay rate' },
   redaction: { file: 'bench/redaction.ts', about: 'PII redaction precision/recall and throughput' },
   'ingest-write': { file: 'bench/ingest-write.ts', about: 'ClickHouse insert throughput of the ingest writer' },

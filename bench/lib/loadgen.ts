@@ -19,6 +19,8 @@ export interface LoadSpec {
   seconds: number;
   /** taskset CPU list for wrk (autocannon runs in this process, which the caller pins). */
   cpus?: string;
+  /** Ends the run early (wrk gets SIGINT and still prints its summary): for runs sized in requests, not time. */
+  signal?: AbortSignal;
 }
 
 export interface LoadResult {
@@ -62,6 +64,7 @@ end
   try {
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      spec.signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
       let text = '';
       child.stdout.on('data', (d: Buffer) => { text += d.toString('utf8'); });
       child.on('error', reject);
@@ -86,6 +89,7 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
       url: spec.url, method: 'POST', body: spec.body, headers: { 'content-type': 'application/json' },
       connections: spec.connections, duration: spec.seconds, timeout: 10,
     }, (err, res) => (err ? reject(err) : resolve(res)));
+    spec.signal?.addEventListener('abort', () => instance.stop(), { once: true });
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
       requests++;
       if (statusCode < 200 || statusCode > 299) non2xx++;

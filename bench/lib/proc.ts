@@ -1,8 +1,10 @@
 // Child processes for benches: start a TypeScript entry (optionally pinned to CPUs with taskset), wait for
-// its `{"port":N}` line, read its CPU time and RSS from /proc, and stop it cleanly.
+// its `{"port":N}` line, and stop it cleanly; CPU time and RSS of a whole process tree from /proc.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -64,17 +66,112 @@ export async function startServerChild(entry: string, args: string[], opts: Spaw
   };
 }
 
-/** User + system CPU seconds the process has used so far. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS_PER_S;
+/** The process and all its live descendants (every thread's children list under /proc/<pid>/task). */
+export function processTree(root: number): number[] {
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    out.push(pid);
+    for (const tid of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (child !== '') queue.push(Number(child));
+      } catch {
+        // thread exited meanwhile
+      }
+    }
+  }
+  return out;
 }
 
-/** Current and peak (high-water mark) resident set size, in MiB. */
-export function rssMiB(pid: number): { now: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: rest[0] is field 3 (state), so field n is rest[n - 3].
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * User + system CPU seconds used so far by the process and every live descendant. A process's own cutime/cstime
+ * (descendants it has reaped) is added too: cutime does not count live children, and a child that exits during a
+ * window moves from the live sum into its parent's cutime, so the difference of two readings stays right.
+ */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    const f = statFields(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return ticks / CLOCK_TICKS_PER_S;
+}
+
+export const MB = 1e6;
+
+export interface TreeMemory {
+  /** Sum of VmRSS over the tree now, MB (10^6 bytes). */
+  rssMB: number;
+  /** Sum of each process's VmHWM (its own peak; the peaks need not coincide, so an upper bound of the tree's). */
+  hwmSumMB: number;
+  processes: number;
+}
+
+export function treeMemory(root: number): TreeMemory {
+  const mem: TreeMemory = { rssMB: 0, hwmSumMB: 0, processes: 0 };
+  for (const pid of processTree(root)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    mem.rssMB += (kb('VmRSS') * 1024) / MB;
+    mem.hwmSumMB += (kb('VmHWM') * 1024) / MB;
+    mem.processes++;
+  }
+  return mem;
+}
+
+export interface RssSampler {
+  /** Highest sampled sum of VmRSS over the tree so far, MB. */
+  readonly peakMB: number;
+  readonly samples: { atMs: number; rssMB: number }[];
+  stop(): void;
+}
+
+/** Samples the tree's summed VmRSS every `everyMs` (and once at once). */
+export function sampleTreeRss(root: number, everyMs: number): RssSampler {
+  const samples: { atMs: number; rssMB: number }[] = [];
+  const t0 = performance.now();
+  let peak = 0;
+  const take = () => {
+    const { rssMB, processes } = treeMemory(root);
+    if (processes === 0) return;
+    peak = Math.max(peak, rssMB);
+    samples.push({ atMs: performance.now() - t0, rssMB });
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return { get peakMB() { return peak; }, samples, stop: () => clearInterval(timer) };
+}
+
+/** A TCP port nothing listens on right now (for a child told its port in advance). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
