@@ -29,13 +29,24 @@ export default tseslint.config(
     },
   },
   {
-    // The event schema is the only contract between stages: ingest must not reach into the proxy's internals.
-    files: ['ingest/**/*.ts'],
+    // Stages depend on the shared contracts (contracts/, providers/, ledger/, config/), never on each other.
+    files: ['ingest/**/*.ts', 'bus/**/*.ts', 'analytics/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [{
-          group: ['**/proxy/**', '!**/proxy/event.ts'],
-          message: 'ingest may import only proxy/event.ts from the proxy: the event schema is the contract between stages.',
+          group: ['**/proxy/**'],
+          message: 'the proxy is a stage: depend on contracts/, providers/ or ledger/ instead.',
+        }],
+      }],
+    },
+  },
+  {
+    files: ['proxy/**/*.ts', 'contracts/**/*.ts', 'providers/**/*.ts', 'ledger/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/ingest/**', '**/bus/**', '**/analytics/**', '**/cli/**'],
+          message: 'the request path and the shared contracts must not depend on a downstream stage.',
         }],
       }],
     },

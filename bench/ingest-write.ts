@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { createClickHouse } from '../analytics/client.ts';
 import { migrate } from '../analytics/migrate.ts';
 import { createWriter, encodeRows } from '../ingest/writer.ts';
-import { RequestEventSchema, type RequestEvent } from '../proxy/event.ts';
+import { RequestEventSchema, type RequestEvent } from '../contracts/event.ts';
 
 const { values: args } = parseArgs({ options: {
   events: { type: 'string', default: '200000' }, batch: { type: 'string', default: '10000' }, 'body-bytes': { type: 'string', default: '1024' },

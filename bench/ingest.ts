@@ -11,7 +11,7 @@ import { migrate } from '../analytics/migrate.ts';
 import { createPipeline, decodeEvent, redactorFromConfig } from '../ingest/pipeline.ts';
 import { createWriter } from '../ingest/writer.ts';
 import { parseConfig } from '../config/index.ts';
-import { encodeRequestEvent } from '../proxy/event.ts';
+import { encodeRequestEvent } from '../contracts/event.ts';
 import { makeEvent } from '../test/helpers/events.ts';
 
 const { values: args } = parseArgs({ options: { events: { type: 'string', default: '200000' }, batch: { type: 'string', default: '10000' } } });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { OpenRedaction } from '@openredaction/openredaction';
 import { SyncRedactor } from 'redact-pii';
 import { compileRedactor, findPii, DEFAULT_POLICY, type PiiSpan, type RedactionPolicy } from '../ingest/redact.ts';
-import { RequestEventSchema, type RequestEvent } from '../proxy/event.ts';
+import { RequestEventSchema, type RequestEvent } from '../contracts/event.ts';
 
 export interface GoldSpan { start: number; end: number; type: string }
 export interface CorpusLine { id: string; kind: 'positive' | 'negative'; note: string; text: string; spans: GoldSpan[] }

@@ -13,7 +13,6 @@ import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus
 import { spoolRoot } from '../ingest/main.ts';
 import { createSinkFromConfig, startProxy } from '../proxy/main.ts';
 import type { EventSink } from '../proxy/sink.ts';
-import { preloadTokenizers } from '../proxy/tokens.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'sightline.mjs');
 const warn = (msg: string) => console.error(`sightline: ${msg}`);
@@ -30,7 +29,7 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
     return { sink: createSinkFromConfig(config), describe: config.sink, stop: async () => {} };
   }
   const dir = path.join(spoolRoot(config), config.instance);
-  const writer = openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn));
+  const writer = openSpoolWriter(spoolOptionsFromConfig(config.spool, dir, warn, config.logging));
   const sink = createSpoolSink(writer);
   // Written/refused counts are the sink's own (events_written/refused_total); the spool adds its size on disk.
   const spoolMetrics = () => ({ sightline_spool_bytes: writer.stats.bytes });
@@ -93,8 +92,6 @@ function superviseIngest(env: NodeJS.ProcessEnv): { stop(): Promise<void> } {
 }
 
 export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
-  // Loading the tokenizers takes seconds of CPU: do it before listening, never on a request.
-  preloadTokenizers();
   const pipeline = buildPipeline(config, childEnv);
   const proxy = await startProxy(config, pipeline.sink, pipeline.metrics);
   console.log(`sightline: proxy listening on ${proxy.url}`);

@@ -38,6 +38,8 @@ export const ConfigSchema = z.strictObject({
   limits: z.strictObject({
     max_body_bytes: z.coerce.number().int().positive().default(32 * 1024 * 1024),
     upstream_timeout_ms: z.coerce.number().int().positive().default(600_000),
+    /** Time allowed to open a connection (TCP + TLS) to an upstream. */
+    upstream_connect_timeout_ms: z.coerce.number().int().positive().default(10_000),
     /** Bodies above this are logged truncated (the response itself is never touched). */
     max_logged_body_bytes: z.coerce.number().int().nonnegative().default(1024 * 1024),
   }).prefault({}),
@@ -53,6 +55,16 @@ export const ConfigSchema = z.strictObject({
   keys: z.array(ApiKey).default([]),
   /** Where request events go: `jsonl:<path>`, `spool` (embedded bus, default) or `kafka`. */
   sink: z.string().regex(/^(jsonl:.+|spool|kafka|none)$/, 'expected jsonl:<path>, spool, kafka or none').default('spool'),
+  /** Write-ahead logging: a call's last bytes leave only once its event is logged. */
+  logging: z.strictObject({
+    /**
+     * written: the event is in the OS before the call completes (survives kill -9 of the gateway); fsync: fsynced
+     * too (survives power loss); async: logged just after the call completes (a crash in between loses it).
+     */
+    durability: z.enum(['written', 'fsync', 'async']).default('written'),
+    /** When the event cannot be logged (spool at its cap, disk full): serve the call anyway (counted, warned) or reject it (503). */
+    on_failure: z.enum(['serve', 'reject']).default('serve'),
+  }).prefault({}),
   stream_usage: z.strictObject({
     /** Ask OpenAI-style upstreams for a usage chunk (stream_options.include_usage) and hide it from callers that did not ask. */
     inject: z.boolean().default(true),
@@ -150,6 +162,8 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   set('SIGHTLINE_SINK', (v) => { out.sink = v; });
   set('SIGHTLINE_MAX_BODY_BYTES', (v) => { section('limits').max_body_bytes = v; });
   set('SIGHTLINE_UPSTREAM_TIMEOUT_MS', (v) => { section('limits').upstream_timeout_ms = v; });
+  set('SIGHTLINE_LOG_DURABILITY', (v) => { section('logging').durability = v; });
+  set('SIGHTLINE_LOG_ON_FAILURE', (v) => { section('logging').on_failure = v; });
   set('SIGHTLINE_ALLOWED_TARGETS', (v) => { out.allowed_targets = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('SIGHTLINE_STREAM_USAGE_INJECT', (v) => { section('stream_usage').inject = v === 'true' || v === '1'; });
   for (const p of PROVIDER_ENV) set(`SIGHTLINE_UPSTREAM_${p.toUpperCase()}`, (v) => { section('upstreams')[p] = v; });

@@ -3,8 +3,12 @@
 // ClickHouse or in the dead-letter sink with its reason. A retryable storage failure rejects, so the
 // source redelivers the batch; ClickHouse deduplicates the replay.
 import type { Config } from '../config/index.ts';
-import type { RequestEvent } from '../proxy/event.ts';
-import { RequestEventSchema, SCHEMA_VERSION } from '../proxy/event.ts';
+import type { RequestEvent } from '../contracts/event.ts';
+import { RequestEventSchema, SCHEMA_VERSION } from '../contracts/event.ts';
+import { EXCHANGE_SCHEMA_VERSION, exchangeFromParts, ExchangeMetaSchema, metaEnd } from '../contracts/exchange.ts';
+import type { AssembleDeps } from '../ledger/assemble.ts';
+import { assembleEvent } from '../ledger/assemble.ts';
+import { createCoster } from '../ledger/cost.ts';
 import type { RedactionPolicy } from './redact.ts';
 import { compileRedactor, DEFAULT_POLICY } from './redact.ts';
 import type { Writer } from './writer.ts';
@@ -38,38 +42,73 @@ export interface PipelineOptions {
   deadLetters: DeadLetterSink;
   redact: (event: RequestEvent) => RequestEvent;
   maxEventBytes: number;
+  /** How exchanges (v2) become rows: prices (with the config's overrides) and the logged-body limit. */
+  assemble?: AssembleDeps;
 }
 
 type Decoded = { ok: true; event: RequestEvent } | { ok: false; letter: DeadLetter };
 
-/** Validates one bus message against the versioned schema, naming what is wrong when it is not an event. */
-export function decodeEvent(raw: Buffer, maxEventBytes: number): Decoded {
+let defaultDeps: AssembleDeps | undefined;
+
+/** Assembly with the default prices and body limit, for callers that have no config (tools, tests). */
+export function defaultAssembleDeps(): AssembleDeps {
+  defaultDeps ??= { cost: createCoster({ overrides: {} }), maxLoggedBodyBytes: 1024 * 1024 };
+  return defaultDeps;
+}
+
+/** Assembly as the config says: its price overrides and logged-body limit. */
+export function assembleDepsFromConfig(config: Config): AssembleDeps {
+  return { cost: createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
+}
+
+const issuesOf = (error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }) =>
+  error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+
+/**
+ * Validates one bus message against the versioned schema, naming what is wrong when it is not an event. An
+ * exchange (v2) is assembled into its row here; an assembled event (v1) is taken as it is.
+ */
+export function decodeEvent(raw: Buffer, maxEventBytes: number, deps: AssembleDeps = defaultAssembleDeps()): Decoded {
   const bad = (reason: string, detail: string): Decoded => ({ ok: false, letter: { reason, detail, raw } });
   if (raw.length > maxEventBytes) return bad('too_large', `event is ${raw.length} bytes; the limit is ${maxEventBytes} (ingest.max_event_bytes)`);
+  // An exchange is a JSON line of metadata followed by its bodies; an assembled event is JSON alone.
+  const end = metaEnd(raw);
   let json: unknown;
   try {
-    json = JSON.parse(raw.toString('utf8'));
+    json = JSON.parse(raw.toString('utf8', 0, end === -1 ? raw.length : end));
   } catch (err) {
     return bad('not_json', (err as Error).message);
   }
   const version = typeof json === 'object' && json !== null ? (json as { schema_version?: unknown }).schema_version : undefined;
-  if (version !== SCHEMA_VERSION) return bad('unsupported_schema_version', `schema_version ${JSON.stringify(version)}; this worker reads ${SCHEMA_VERSION}`);
-  const parsed = RequestEventSchema.safeParse(json);
-  if (!parsed.success) {
-    return bad('invalid_event', parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+  if (version === EXCHANGE_SCHEMA_VERSION && end !== -1) {
+    const parsed = ExchangeMetaSchema.safeParse(json);
+    if (!parsed.success) return bad('invalid_event', issuesOf(parsed.error));
+    let exchange;
+    try {
+      exchange = exchangeFromParts(parsed.data, raw, end);
+    } catch (err) {
+      return bad('invalid_event', (err as Error).message);
+    }
+    return { ok: true, event: assembleEvent(exchange, deps) };
   }
+  if (version !== SCHEMA_VERSION) {
+    return bad('unsupported_schema_version', `schema_version ${JSON.stringify(version)}; this worker reads ${SCHEMA_VERSION} and ${EXCHANGE_SCHEMA_VERSION}`);
+  }
+  const parsed = RequestEventSchema.safeParse(json);
+  if (!parsed.success) return bad('invalid_event', issuesOf(parsed.error));
   return { ok: true, event: parsed.data };
 }
 
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const stats: IngestStats = { received: 0, written: 0, deadLettered: 0, retries: 0 };
+  const deps = opts.assemble ?? defaultAssembleDeps();
   return {
     stats,
     async handle(raw) {
       const events: RequestEvent[] = [];
       const letters: DeadLetter[] = [];
       for (const msg of raw) {
-        const d = decodeEvent(msg, opts.maxEventBytes);
+        const d = decodeEvent(msg, opts.maxEventBytes, deps);
         if (d.ok) events.push(opts.redact(d.event));
         else letters.push(d.letter);
       }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compileRedactor, DEFAULT_POLICY, findPii, PII_TYPES, redactText, validIban, type RedactionPolicy } from './redact.ts';
 import { evaluate, EVAL_TYPES, loadCorpus, oursDetect } from '../bench/redaction.ts';
 import { makeEvent } from '../test/helpers/events.ts';
-import type { RequestEvent } from '../proxy/event.ts';
+import type { RequestEvent } from '../contracts/event.ts';
 
 const types = (text: string, policy?: Partial<RedactionPolicy>): string[] => findPii(text, policy).map((s) => `${s.type}:${text.slice(s.start, s.end)}`);
 

@@ -19,7 +19,7 @@
 //    IBANs need the country's length and mod-97 = 1.
 //  - user_id (and every other attribution column) is left alone: it is how requests are attributed, and
 //    callers choose it. Only request_body, response_body and property values are redacted.
-import type { RequestEvent } from '../proxy/event.ts';
+import type { RequestEvent } from '../contracts/event.ts';
 
 export interface RedactionPolicy {
   enabled: boolean;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { drainStream, parseError, type ClickHouseClient } from '@clickhouse/client';
 import { chdbConnectionOf } from '../analytics/client.ts';
-import { RequestEventSchema, type RequestEvent } from '../proxy/event.ts';
+import { RequestEventSchema, type RequestEvent } from '../contracts/event.ts';
 
 export const REQUESTS_TABLE = 'sightline.requests';
 

@@ -1,11 +1,12 @@
 // Per-request state, typed once. Each step of the request path fills the fields it owns.
-import type { ProviderAdapter, UpstreamTarget } from './adapters/types.ts';
+import type { Endpoint } from '../contracts/event.ts';
+import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Principal } from './auth.ts';
-import type { Endpoint } from './event.ts';
+import type { AttemptControl } from './forwarder.ts';
 import type { OptInHeaders } from './headers.ts';
 import type { Capture } from './tee.ts';
 
-/** How the exchange ended, decided exactly once when the client response closes. */
+/** How the exchange ended, decided exactly once. */
 export type Outcome =
   | 'completed' // the client received the whole response
   | 'upstream_cut' // the upstream closed/reset mid-response
@@ -26,6 +27,8 @@ export interface RequestCtx {
   /** target.url parsed once: origin for the forwarder, path for the request line. */
   targetUrl: URL | undefined;
   targetHost: string;
+  /** The caller named the target (Sightline-Target-Url): connect under the SSRF rules. */
+  callerNamedTarget: boolean;
   endpoint: Endpoint;
   optIn: OptInHeaders | undefined;
   principal: Principal | undefined;
@@ -41,16 +44,15 @@ export interface RequestCtx {
   /** The upstream was asked for a usage frame the caller did not request: hide it from the client. */
   hideUsageFrame: boolean;
 
+  /** Status of the upstream response, or of Sightline's own answer. */
   status: number;
+  upstreamStatus: number;
   ttfbAt: number | undefined;
   endedAt: number | undefined;
   contentType: string;
   contentEncoding: string;
   capture: Capture;
-  upstreamCut: boolean;
-  timedOut?: boolean;
-  /** Set once the upstream request exists, so a client cancel can abort it. */
-  abortUpstream?: () => void;
+  attempt: AttemptControl | undefined;
   outcome: Outcome | undefined;
   errorCode: string;
   errorType: string;

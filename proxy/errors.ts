@@ -1,6 +1,6 @@
 // Errors Sightline originates. Each has a stable code (it lands in the event's error_code),
 // an HTTP status and whether a retry may help. Upstream errors are never wrapped: they pass through.
-import type { ErrorRender } from './adapters/types.ts';
+import type { ErrorRender } from '../providers/types.ts';
 
 export class SightlineError extends Error {
   readonly code: string;
@@ -44,3 +44,5 @@ export const upstreamTimeout = (ms: number) =>
   new SightlineError('sightline_upstream_timeout', 504, `The upstream did not answer within ${ms} ms.`, { retryable: true });
 export const upstreamUnreachable = (detail: string) =>
   new SightlineError('sightline_upstream_unreachable', 502, `Could not reach the upstream: ${detail}`, { retryable: true });
+export const logUnavailable = () =>
+  new SightlineError('sightline_log_unavailable', 503, 'Sightline cannot log this call right now (its spool is full or the disk is failing), and logging.on_failure is "reject"; retry shortly. Operators: see /_sightline/metrics and free space or raise spool.max_bytes.', { retryable: true, type: 'api_error' });

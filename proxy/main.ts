@@ -1,9 +1,10 @@
-// Entry point of the proxy stage: builds the app from a parsed Config and listens.
+// Entry point of the proxy stage: builds the server from a parsed Config and listens.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
-import { createProxyApp } from './server.ts';
-import type { EventSink } from './sink.ts';
+import type { EventSink } from '../contracts/sink.ts';
+import { attachRealtime } from './realtime.ts';
+import { createProxyServer } from './server.ts';
 import { createJsonlSink, createNullSink } from './sink.ts';
 
 export interface RunningProxy {
@@ -11,7 +12,7 @@ export interface RunningProxy {
   port: number;
   url: string;
   sink: EventSink;
-  /** Stops accepting, waits for in-flight exchanges, then flushes the sink. */
+  /** Stops accepting, waits for in-flight calls to end and log their events, then flushes the sink. */
   close(): Promise<void>;
 }
 
@@ -27,16 +28,18 @@ export async function startProxy(
   sink: EventSink = createSinkFromConfig(config),
   metrics?: () => Readonly<Record<string, number>>,
 ): Promise<RunningProxy> {
-  const app = createProxyApp({ config, sink, ...(metrics ? { metrics } : {}) });
-  const server = app.listen(config.server.port, config.server.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  const proxy = createProxyServer({ config, sink, ...(metrics ? { metrics } : {}) });
+  const server = proxy.server;
+  attachRealtime(server, { config, sink });
   // Streams may be long-lived: never cut them for idleness at the server level.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
+  server.listen(config.server.port, config.server.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     server,
@@ -48,8 +51,8 @@ export async function startProxy(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      // Events are emitted on setImmediate after each response: let the last ones through.
-      await new Promise((r) => setImmediate(r));
+      await proxy.drain();
+      await proxy.close();
       await sink.close();
     },
   };

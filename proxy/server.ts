@@ -1,29 +1,32 @@
-// The request path: route → opt-in headers → auth → body → upstream → tee → one event.
-// It does the minimum per request; assembling and shipping the event happen after the response ends.
+// The request path: a node:http server whose provider routes run on Sightline's own forwarder. In order:
+// route → opt-in headers → auth → admit (can the call be logged?) → body → forward → tee → write-ahead → release.
+// It does the minimum per request: the response's bytes are copied, not parsed; the call's one event is an
+// exchange that ingest assembles. Everything under /_sightline/ is the control plane (express, control.ts).
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import http from 'node:http';
-import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import type { Express, NextFunction, Request, Response } from 'express';
-import express from 'express';
-import { createProxyMiddleware, proxyEventsPlugin } from 'http-proxy-middleware';
 import type { Config } from '../config/index.ts';
-import { adapterForBarePath, adapterForPrefix, adapters, customAdapter } from './adapters/index.ts';
-import type { ProviderAdapter } from './adapters/types.ts';
-import type { AssembleDeps } from './assemble.ts';
-import { assembleEvent } from './assemble.ts';
+import type { BusEvent, EventSink } from '../contracts/sink.ts';
+import { adapterForBarePath, adapterForPrefix, adapters, customAdapter } from '../providers/index.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
 import type { Authenticator } from './auth.ts';
 import { authRequired, createAuthenticator } from './auth.ts';
 import type { Outcome, RequestCtx } from './context.ts';
-import { createCoster } from './cost.ts';
-import { bodyTooLarge, invalidJson, SightlineError, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
+import { ADMIN_PREFIX, createControlPlane } from './control.ts';
+import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAllowed, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
+import type { AttemptFailure, AttemptHandler, Forwarder } from './forwarder.ts';
+import { createForwarder } from './forwarder.ts';
 import { isOptInHeader, parseOptInHeaders } from './headers.ts';
-import type { EventSink } from './sink.ts';
-import { createUsageFrameFilter } from './strip-usage.ts';
+import { assembleHere, assembleInProxy, toExchange } from './record.ts';
+import type { UsageFrameCutter } from './strip-usage.ts';
+import { createUsageFrameCutter } from './strip-usage.ts';
 import { captureChunk, newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
+
+export { ADMIN_PREFIX };
 
 /** Published for subscribers such as otel/; free when nobody listens. */
 export const channels = {
@@ -32,14 +35,11 @@ export const channels = {
   end: diagnostics.channel('sightline:request:end'),
 };
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
-
-declare module 'node:http' {
-  interface IncomingMessage {
-    sl?: RequestCtx;
-  }
-}
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
+/** Request headers never copied upstream: hop-by-hop, and those the forwarder sets itself. */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
+export const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
+const EMPTY = Buffer.alloc(0);
 
 export interface ProxyDeps {
   config: Config;
@@ -47,70 +47,86 @@ export interface ProxyDeps {
   /** Overrides for tests. */
   authenticator?: Authenticator;
   targetGuard?: TargetGuard;
+  forwarder?: Forwarder;
   /** Extra gauges and counters for /_sightline/metrics (spool, forwarder), read when scraped. */
   metrics?: () => Readonly<Record<string, number>>;
 }
 
-/** Sightline's own endpoints; no provider prefix can start with an underscore. */
-export const ADMIN_PREFIX = '/_sightline';
+export interface ProxyServer {
+  server: http.Server;
+  /** Resolves once every call that started has logged its event. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
 
-export function createProxyApp({ config, sink, authenticator, targetGuard, metrics }: ProxyDeps): Express {
-  const auth = authenticator ?? createAuthenticator(config.keys, authRequired(config.server.host, config.server.require_auth));
-  const guard = targetGuard ?? createTargetGuard(config.allowed_targets);
-  const assembleDeps: AssembleDeps = { cost: createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
+export function createProxyServer(deps: ProxyDeps): ProxyServer {
+  const { config, sink } = deps;
+  const auth = deps.authenticator ?? createAuthenticator(config.keys, authRequired(config.server.host, config.server.require_auth));
+  const guard = deps.targetGuard ?? createTargetGuard(config.allowed_targets);
+  const forwarder = deps.forwarder ?? createForwarder({
+    timeoutMs: config.limits.upstream_timeout_ms,
+    connectTimeoutMs: config.limits.upstream_connect_timeout_ms,
+    privateAllowed: (host) => guard.privateAllowed(host),
+  });
   const bases: Record<string, string> = config.upstreams;
   const limit = config.limits.max_body_bytes;
+  const maxCarriedBytes = Math.floor(config.ingest.max_event_bytes / 2);
+  const timeoutMs = config.limits.upstream_timeout_ms;
+  const writeAhead = config.logging.durability !== 'async';
+  const rejectUnlogged = config.logging.on_failure === 'reject';
   // /custom/ needs Sightline-Target-Url, which the message names separately.
   const knownPrefixes = adapters.filter((a) => a.defaultBaseUrl !== '').map((a) => a.prefix);
-  const forward = createForwarders(config, limit);
-
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-
-  function emit(ctx: RequestCtx): void {
-    // Off the request path: the client already has its response.
-    setImmediate(() => {
-      const event = assembleEvent(ctx, assembleDeps);
-      sink.write(event);
-      if (channels.end.hasSubscribers) channels.end.publish({ ctx, event });
-    });
-  }
 
   const outcomes: Record<Outcome, number> = { completed: 0, upstream_cut: 0, client_cancelled: 0, rejected: 0 };
-  app.get(`${ADMIN_PREFIX}/health`, (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get(`${ADMIN_PREFIX}/metrics`, (_req, res) => {
-    const values: Record<string, number> = {
-      sightline_events_written_total: sink.stats.written,
-      sightline_events_refused_total: sink.stats.refused,
-      ...metrics?.(),
-    };
-    let text = '';
-    for (const [outcome, n] of Object.entries(outcomes)) text += `sightline_requests_total{outcome="${outcome}"} ${n}\n`;
-    for (const [name, value] of Object.entries(values)) text += `# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`;
-    res.type('text/plain; version=0.0.4').send(`# TYPE sightline_requests_total counter\n${text}`);
+  const unlogged = { served: 0, rejected: 0 };
+  let inFlight = 0;
+  let drained: (() => void)[] = [];
+  const control = createControlPlane({
+    sink,
+    counters: () => ({ outcomes, unlogged }),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
 
-  app.use(async function sightlineRequest(req: Request, res: Response, next: NextFunction) {
-    const ctx = newCtx(req);
-    req.sl = ctx;
-    res.on('close', () => {
-      finish(ctx, res, emit);
-      outcomes[ctx.outcome!]++;
-    });
-    if (channels.start.hasSubscribers) channels.start.publish({ ctx, req });
-    try {
-      await prepare(ctx, req);
-      forward(ctx, req, res, next);
-    } catch (err) {
-      answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
+  /**
+   * Logs the call's event, then runs `release` (which sends the last bytes, or nothing if the client is gone).
+   * Write-ahead: release waits until the sink has the event durable. If it cannot be logged, `logging.on_failure`
+   * decides: serve (release anyway, counted) or reject (the client never gets a completed call).
+   */
+  function complete(ctx: RequestCtx, outcome: Outcome, release: (logged: boolean) => void): void {
+    if (ctx.outcome !== undefined) return;
+    ctx.outcome = outcome;
+    ctx.endedAt ??= performance.now();
+    outcomes[outcome]++;
+    if (assembleInProxy(ctx, maxCarriedBytes)) {
+      void assembleHere(ctx, config).then((event) => log(ctx, event, release), () => log(ctx, toExchange(ctx), release));
+      return;
     }
-  });
+    log(ctx, toExchange(ctx), release);
+  }
 
-  async function prepare(ctx: RequestCtx, req: Request): Promise<void> {
-    const url = req.originalUrl;
+  function log(ctx: RequestCtx, event: BusEvent, release: (logged: boolean) => void): void {
+    if (channels.end.hasSubscribers) channels.end.publish({ ctx, event });
+    const done = (ok: boolean) => {
+      if (!ok) {
+        if (rejectUnlogged) unlogged.rejected++;
+        else unlogged.served++;
+      }
+      release(ok || !rejectUnlogged);
+      if (--inFlight === 0 && drained.length > 0) {
+        const waiting = drained;
+        drained = [];
+        for (const resolve of waiting) resolve();
+      }
+    };
+    if (!writeAhead) {
+      done(sink.write(event));
+      return;
+    }
+    if (!sink.write(event, done)) done(false);
+  }
+
+  async function prepare(ctx: RequestCtx, req: IncomingMessage): Promise<void> {
+    const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q + 1);
@@ -126,6 +142,7 @@ export function createProxyApp({ config, sink, authenticator, targetGuard, metri
       rest = pathname;
       ctx.adapter = adapter;
       const target = await guard.check(optIn.targetUrl);
+      ctx.callerNamedTarget = true;
       base = target.origin + target.pathname.replace(/\/$/, '');
     } else {
       const slash = pathname.indexOf('/', 1);
@@ -139,6 +156,8 @@ export function createProxyApp({ config, sink, authenticator, targetGuard, metri
       base = bases[adapter.id] ?? adapter.defaultBaseUrl;
     }
     ctx.principal = auth.authenticate(optIn.authKey);
+    // A compliance deployment refuses a call it could not log before the upstream is ever asked.
+    if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
 
     const target = adapter.target(rest, query, base);
     if (typeof target === 'string') throw new SightlineError('sightline_invalid_path', 404, target, { type: 'not_found_error' });
@@ -168,20 +187,158 @@ export function createProxyApp({ config, sink, authenticator, targetGuard, metri
     }
   }
 
-  return app;
+  /** Answers with an error Sightline originated, in the caller's provider shape, once its event is logged. */
+  function answerWithError(ctx: RequestCtx, res: ServerResponse, err: SightlineError): void {
+    ctx.errorCode = err.code;
+    ctx.errorType = err.type;
+    ctx.status = err.status;
+    complete(ctx, 'rejected', () => sendError(ctx, res, err));
+  }
+
+  function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
+    const url = ctx.targetUrl!;
+    const body = ctx.forwardBody ?? ctx.requestBody;
+    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame);
+    if (body.length > 0 || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers.push('content-length', String(body.length));
+
+    let cutter: UsageFrameCutter | undefined;
+    let pendingHead: OutgoingHttpHeaders | undefined;
+    let statusMessage = '';
+    let remaining = -1; // bytes of a content-length body still to come
+    let held: Buffer | undefined; // the last bytes, released once the event is logged
+    const writeHead = () => {
+      if (pendingHead === undefined) return;
+      res.writeHead(ctx.status, statusMessage, pendingHead);
+      pendingHead = undefined;
+      if (channels.headers.hasSubscribers) channels.headers.publish({ ctx });
+    };
+    const onDrain = () => ctx.attempt?.resume();
+
+    const handler: AttemptHandler = {
+      onStart(status, upstream, message) {
+        ctx.ttfbAt = performance.now();
+        ctx.status = ctx.upstreamStatus = status;
+        ctx.contentType = headerString(upstream['content-type']);
+        ctx.contentEncoding = headerString(upstream['content-encoding']).toLowerCase();
+        const out: OutgoingHttpHeaders = {};
+        for (const name in upstream) {
+          const v = upstream[name];
+          if (v !== undefined && !HOP_BY_HOP.has(name)) out[name] = v;
+        }
+        out['sightline-id'] = ctx.requestId;
+        if (ctx.hideUsageFrame && ctx.contentType.includes('text/event-stream') && ctx.adapter) {
+          cutter = createUsageFrameCutter(ctx.adapter);
+          delete out['content-length'];
+        } else if (out['content-length'] !== undefined) {
+          remaining = Number(out['content-length']);
+        }
+        statusMessage = message;
+        pendingHead = out;
+      },
+      onData(chunk) {
+        captureChunk(ctx.capture, chunk, limit);
+        let out: Buffer | undefined = chunk;
+        if (cutter) out = cutter.push(chunk);
+        else if (remaining >= 0) {
+          remaining -= chunk.length;
+          // The body's final bytes wait for the event (write-ahead); the client cannot complete without them.
+          if (remaining <= 0 && writeAhead) {
+            held = chunk;
+            return true;
+          }
+        }
+        writeHead();
+        if (out === undefined || out.length === 0) return true;
+        if (res.write(out)) return true;
+        res.once('drain', onDrain);
+        return false;
+      },
+      onEnd() {
+        ctx.endedAt = performance.now();
+        const last = cutter ? cutter.end() : held;
+        complete(ctx, 'completed', (logged) => {
+          if (!logged) {
+            // Rejecting an unlogged call: a clean 503 while nothing was sent, else the client sees it cut.
+            if (pendingHead !== undefined) return sendError(ctx, res, logUnavailable());
+            return void res.destroy();
+          }
+          writeHead();
+          res.end(last);
+        });
+      },
+      onError(kind, err, started) {
+        if (ctx.outcome !== undefined) return; // the client already left: its event is logged
+        if (started) {
+          if (kind === 'timeout') ctx.errorCode = 'sightline_upstream_timeout';
+          complete(ctx, 'upstream_cut', () => res.destroy());
+          return;
+        }
+        answerWithError(ctx, res, attemptError(kind, err, timeoutMs, ctx.targetHost));
+      },
+    };
+    ctx.attempt = forwarder.send({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: req.method ?? 'GET',
+      headers,
+      body,
+      callerNamed: ctx.callerNamedTarget,
+    }, handler);
+  }
+
+  async function handleProvider(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ctx = newCtx(req);
+    inFlight++;
+    res.on('close', () => {
+      if (ctx.outcome !== undefined) return;
+      // The client went away before the call completed. Decided before the abort, whose error is then ignored.
+      complete(ctx, 'client_cancelled', () => {});
+      ctx.attempt?.abort();
+    });
+    if (channels.start.hasSubscribers) channels.start.publish({ ctx, req });
+    try {
+      await prepare(ctx, req);
+    } catch (err) {
+      // Anything left of the request body is not ours to read any more.
+      req.resume();
+      answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
+      return;
+    }
+    if (ctx.outcome !== undefined) return; // cancelled while the body was read
+    forward(ctx, req, res);
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith(ADMIN_PREFIX) && (url.length === ADMIN_PREFIX.length || url[ADMIN_PREFIX.length] === '/' || url[ADMIN_PREFIX.length] === '?')) {
+      control(req, res);
+      return;
+    }
+    void handleProvider(req, res);
+  });
+
+  return {
+    server,
+    drain() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => drained.push(resolve));
+    },
+    close: () => forwarder.close(),
+  };
 }
 
-function newCtx(req: Request): RequestCtx {
+export function newCtx(req: IncomingMessage): RequestCtx {
   return {
     requestId: randomUUID(),
     createdAtMs: Date.now(),
     startedAt: performance.now(),
-    method: req.method,
+    method: req.method ?? 'GET',
     loggedPath: '',
     adapter: undefined,
     target: undefined,
     targetUrl: undefined,
     targetHost: '',
+    callerNamedTarget: false,
     endpoint: 'other',
     optIn: undefined,
     principal: undefined,
@@ -193,27 +350,44 @@ function newCtx(req: Request): RequestCtx {
     stream: false,
     hideUsageFrame: false,
     status: 0,
+    upstreamStatus: 0,
     ttfbAt: undefined,
     endedAt: undefined,
     contentType: '',
     contentEncoding: '',
     capture: newCapture(),
-    upstreamCut: false,
+    attempt: undefined,
     outcome: undefined,
     errorCode: '',
     errorType: '',
   };
 }
 
-const EMPTY = Buffer.alloc(0);
+/** The caller's headers for the upstream, as a flat list: Sightline's own and hop-by-hop ones removed. */
+function upstreamHeaders(raw: readonly string[], identity: boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_FORWARDED.has(name) || isOptInHeader(name)) continue;
+    // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
+    if (identity && name === 'accept-encoding') continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (identity) out.push('accept-encoding', 'identity');
+  return out;
+}
 
-/** Answers with an error Sightline originated, in the caller's provider shape, and records it on the exchange. */
-function answerWithError(ctx: RequestCtx, res: http.ServerResponse, err: SightlineError): void {
-  ctx.errorCode = err.code;
-  ctx.errorType = err.type;
-  ctx.status = err.status;
-  ctx.outcome = 'rejected';
-  if (res.headersSent) {
+export function attemptError(kind: AttemptFailure, err: Error, timeoutMs: number, host: string): SightlineError {
+  if (kind === 'timeout') return upstreamTimeout(timeoutMs);
+  if (kind === 'target_not_allowed') {
+    return targetNotAllowed(`Sightline-Target-Url ${host} resolved to a private or loopback address when connecting (${err.message}); only an allowlist entry naming it exactly permits it.`);
+  }
+  const cause = err.cause instanceof Error ? err.cause : undefined;
+  return upstreamUnreachable((err as NodeJS.ErrnoException).code ?? (cause as NodeJS.ErrnoException | undefined)?.code ?? err.message);
+}
+
+function sendError(ctx: RequestCtx, res: ServerResponse, err: SightlineError): void {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
@@ -222,101 +396,14 @@ function answerWithError(ctx: RequestCtx, res: http.ServerResponse, err: Sightli
   res.end(body);
 }
 
-/** Decides the outcome exactly once, when the client response closes for whatever reason. */
-function finish(ctx: RequestCtx, res: Response, emit: (ctx: RequestCtx) => void): void {
-  ctx.endedAt = performance.now();
-  if (ctx.outcome === undefined) {
-    if (ctx.upstreamCut) ctx.outcome = 'upstream_cut';
-    else if (res.writableFinished) ctx.outcome = 'completed';
-    else ctx.outcome = 'client_cancelled';
-  }
-  if (ctx.outcome === 'client_cancelled') ctx.abortUpstream?.();
-  emit(ctx);
-}
-
-function createForwarders(config: Config, captureLimit: number) {
-  const timeoutMs = config.limits.upstream_timeout_ms;
-  const agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 1024 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 1024 }),
-  };
-  const make = (agent: http.Agent) => createProxyMiddleware<http.IncomingMessage, http.ServerResponse>({
-    router: (req) => req.sl!.targetUrl!.origin,
-    changeOrigin: true,
-    selfHandleResponse: true,
-    // Only the plugin that wires `on` handlers: errors are answered here, in the caller's provider shape.
-    ejectPlugins: true,
-    plugins: [proxyEventsPlugin],
-    agent,
-    on: {
-      proxyReq(proxyReq, req) {
-        const ctx = req.sl!;
-        ctx.abortUpstream = () => proxyReq.destroy();
-        for (const name of proxyReq.getHeaderNames()) if (isOptInHeader(name)) proxyReq.removeHeader(name);
-        const body = ctx.forwardBody ?? ctx.requestBody;
-        proxyReq.setHeader('content-length', body.length);
-        // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
-        if (ctx.hideUsageFrame) proxyReq.setHeader('accept-encoding', 'identity');
-        proxyReq.removeHeader('transfer-encoding');
-        proxyReq.setTimeout(timeoutMs, () => {
-          ctx.timedOut = true;
-          proxyReq.destroy(new Error('upstream timeout'));
-        });
-        if (body.length > 0) proxyReq.write(body);
-      },
-      proxyRes(proxyRes, req, res) {
-        const ctx = req.sl!;
-        ctx.ttfbAt = performance.now();
-        ctx.status = proxyRes.statusCode ?? 502;
-        ctx.contentType = String(proxyRes.headers['content-type'] ?? '');
-        ctx.contentEncoding = String(proxyRes.headers['content-encoding'] ?? '').toLowerCase();
-        const headers: Record<string, string | string[]> = {};
-        for (const [name, value] of Object.entries(proxyRes.headers)) {
-          if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-        }
-        headers['sightline-id'] = ctx.requestId;
-        const filter = ctx.hideUsageFrame && ctx.contentType.includes('text/event-stream') && ctx.adapter ? createUsageFrameFilter(ctx.adapter) : undefined;
-        if (filter) delete headers['content-length'];
-        res.writeHead(ctx.status, proxyRes.statusMessage, headers);
-        if (channels.headers.hasSubscribers) channels.headers.publish({ ctx });
-        proxyRes.on('data', (chunk: Buffer) => captureChunk(ctx.capture, chunk, captureLimit));
-        proxyRes.on('error', () => {
-          ctx.upstreamCut = true;
-          if (ctx.timedOut) ctx.errorCode = 'sightline_upstream_timeout';
-          res.destroy();
-        });
-        proxyRes.on('aborted', () => {
-          ctx.upstreamCut = true;
-        });
-        if (filter) proxyRes.pipe(filter).pipe(res);
-        else proxyRes.pipe(res);
-      },
-      error(err, req, res) {
-        const ctx = req.sl!;
-        const response = res as http.ServerResponse;
-        if (response.headersSent) {
-          ctx.upstreamCut = true;
-          response.destroy();
-          return;
-        }
-        if (ctx.outcome !== undefined || response.destroyed) return; // the client already left
-        answerWithError(ctx, response, ctx.timedOut ? upstreamTimeout(timeoutMs) : upstreamUnreachable((err as NodeJS.ErrnoException).code ?? err.message));
-      },
-    },
-  });
-  const httpProxy = make(agents.http);
-  const httpsProxy = make(agents.https);
-  return (ctx: RequestCtx, req: Request, res: Response, next: NextFunction) => {
-    const url = ctx.targetUrl!;
-    req.url = url.pathname + url.search;
-    void (url.protocol === 'https:' ? httpsProxy : httpProxy)(req, res, next);
-  };
-}
-
 /** Reads the request body up to `limit` bytes; over it, answers 413 without reading the rest. */
-function readBody(req: Request, limit: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(bodyTooLarge(limit));
+  if (declared === 0 || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) {
+    req.resume();
+    return Promise.resolve(EMPTY);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -333,6 +420,10 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
+}
+
+function headerString(v: IncomingHttpHeaders[string]): string {
+  return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
 }
 
 function isJson(contentType: string | undefined): boolean {

@@ -1,24 +1,13 @@
-// Every destination of request events has the same small shape (pino's transport contract):
-// write() is synchronous and cheap; false means the event was not accepted and has been counted.
+// The proxy-side sinks besides the spool (bus/spool-sink.ts): jsonl for debugging and piping, memory for tests,
+// none when the operator explicitly wants nothing kept.
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { RequestEvent } from './event.ts';
-import { encodeRequestEvent } from './event.ts';
+import type { BusEvent, EventSink, SinkStats } from '../contracts/sink.ts';
+import { busEventToJson } from '../contracts/sink.ts';
 
-export interface EventSink {
-  write(event: RequestEvent): boolean;
-  flush(): Promise<void>;
-  close(): Promise<void>;
-  readonly stats: SinkStats;
-}
+export type { EventSink, SinkStats } from '../contracts/sink.ts';
 
-export interface SinkStats {
-  written: number;
-  /** Events the sink could not take (full, failed): never silently lost, always counted. */
-  refused: number;
-}
-
-/** Appends one JSON event per line. Kept beside the bus as a debugging and piping sink (`jsonl:-` = stdout). */
+/** Appends one JSON event per line (`jsonl:-` = stdout). */
 export function createJsonlSink(file: string): EventSink {
   const stats: SinkStats = { written: 0, refused: 0 };
   const toStdout = file === '-';
@@ -31,9 +20,14 @@ export function createJsonlSink(file: string): EventSink {
   // Lines collected during one event-loop turn go out as one write: a syscall (and a thread-pool hop) per
   // event costs more than everything else the sink does.
   let pending = '';
+  let waiting: ((ok: boolean) => void)[] = [];
   const writePending = () => {
     if (pending === '') return;
-    out.write(pending);
+    const callbacks = waiting;
+    waiting = [];
+    out.write(pending, (err) => {
+      for (const cb of callbacks) cb(!err);
+    });
     pending = '';
   };
   const drained = () => new Promise<void>((resolve) => {
@@ -43,16 +37,18 @@ export function createJsonlSink(file: string): EventSink {
   });
   return {
     stats,
-    write(event) {
+    write(event, onLogged) {
       if (failed) {
         stats.refused++;
         return false;
       }
       if (pending === '') setImmediate(writePending);
-      pending += `${encodeRequestEvent(event)}\n`;
+      pending += `${busEventToJson(event)}\n`;
+      if (onLogged) waiting.push(onLogged);
       stats.written++;
       return true;
     },
+    accepting: () => failed === undefined,
     flush: drained,
     async close() {
       await drained();
@@ -62,20 +58,30 @@ export function createJsonlSink(file: string): EventSink {
   };
 }
 
-/** Collects events in memory; for tests and for composing sinks. */
-export function createMemorySink(): EventSink & { events: RequestEvent[] } {
-  const events: RequestEvent[] = [];
-  return {
+/** Collects events in memory, logged at the end of the turn like the spool's group commit; for tests. */
+export function createMemorySink(): EventSink & { events: BusEvent[]; refuse: boolean } {
+  const events: BusEvent[] = [];
+  const stats: SinkStats = { written: 0, refused: 0 };
+  const sink = {
     events,
-    stats: { written: 0, refused: 0 },
-    write(event) {
+    stats,
+    /** Tests set this to make the sink refuse like a spool at its cap. */
+    refuse: false,
+    write(event: BusEvent, onLogged?: (ok: boolean) => void) {
+      if (sink.refuse) {
+        stats.refused++;
+        return false;
+      }
       events.push(event);
-      this.stats.written++;
+      stats.written++;
+      if (onLogged) setImmediate(onLogged, true);
       return true;
     },
+    accepting: () => !sink.refuse,
     async flush() {},
     async close() {},
   };
+  return sink;
 }
 
 /** Discards events, counting them: only when the operator explicitly chose `sink: none`. */
@@ -83,10 +89,12 @@ export function createNullSink(): EventSink {
   const stats: SinkStats = { written: 0, refused: 0 };
   return {
     stats,
-    write() {
+    write(_event, onLogged) {
       stats.written++;
+      onLogged?.(true);
       return true;
     },
+    accepting: () => true,
     async flush() {},
     async close() {},
   };

@@ -1,8 +1,7 @@
 // When Sightline asked an OpenAI-style upstream for a usage frame the caller did not request, that one
 // frame is cut from the client's stream. Everything else passes as it came, at frame granularity.
-import { Transform } from 'node:stream';
-import type { ProviderAdapter } from './adapters/types.ts';
-import { parseSse } from './sse.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
+import { parseSse } from '../providers/sse.ts';
 
 const LF2 = Buffer.from('\n\n');
 const MAX_PENDING_BYTES = 1024 * 1024;
@@ -19,10 +18,16 @@ function frameEnd(buf: Buffer, from: number): number {
   return crlf + 4;
 }
 
-export function createUsageFrameFilter(adapter: ProviderAdapter): Transform {
+/** Cuts frames synchronously on the client's path: push() returns what may go to the client now. */
+export interface UsageFrameCutter {
+  push(chunk: Buffer): Buffer | undefined;
+  end(): Buffer | undefined;
+}
+
+export function createUsageFrameCutter(adapter: ProviderAdapter): UsageFrameCutter {
   let pending: Buffer | undefined;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
+  return {
+    push(chunk) {
       const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
       const keep: Buffer[] = [];
       let start = 0;
@@ -37,13 +42,15 @@ export function createUsageFrameFilter(adapter: ProviderAdapter): Transform {
         keep.push(pending);
         pending = undefined;
       }
-      if (keep.length === 1) done(null, keep[0]);
-      else done(null, keep.length > 0 ? Buffer.concat(keep) : undefined);
+      if (keep.length <= 1) return keep[0];
+      return Buffer.concat(keep);
     },
-    flush(done) {
-      done(null, pending);
+    end() {
+      const rest = pending;
+      pending = undefined;
+      return rest;
     },
-  });
+  };
 }
 
 function isInjected(adapter: ProviderAdapter, frame: Buffer): boolean {

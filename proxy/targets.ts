@@ -52,6 +52,8 @@ export function isPrivateAddress(ip: string): boolean {
 export interface TargetGuard {
   /** Resolves to the validated URL, or throws SightlineError(sightline_target_not_allowed) saying what to change. */
   check(targetUrl: string): Promise<URL>;
+  /** True when an allowlist entry names this host exactly, so it may resolve to a private address. */
+  privateAllowed(host: string): boolean;
 }
 
 export function createTargetGuard(configured: readonly string[], resolve: (host: string) => Promise<string[]> = resolveAll): TargetGuard {
@@ -72,7 +74,9 @@ export function createTargetGuard(configured: readonly string[], resolve: (host:
     return privateAddr;
   }
 
+  const exactHosts = new Set(patterns.filter((p) => p.exact).map((p) => p.host));
   return {
+    privateAllowed: (host) => exactHosts.has(host.replace(/^\[|\]$/g, '').toLowerCase()),
     async check(targetUrl) {
       const url = new URL(targetUrl);
       const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();

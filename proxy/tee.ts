@@ -1,5 +1,5 @@
-// The tee keeps a copy of the response bytes with their arrival times and nothing else: all parsing
-// happens after the response has ended (assemble.ts), so the stream to the client is never held up.
+// The tee keeps a copy of the response bytes with their arrival times and nothing else: all parsing happens
+// in ingest (ledger/assemble.ts), so the stream to the client is never held up.
 import { performance } from 'node:perf_hooks';
 
 export interface Capture {
@@ -24,4 +24,20 @@ export function captureChunk(capture: Capture, chunk: Buffer, limit: number): vo
   capture.chunks.push(chunk);
   capture.times.push(performance.now());
   capture.bytes += chunk.length;
+}
+
+export function capturedBytes(capture: Capture): Buffer {
+  return capture.chunks.length === 1 ? capture.chunks[0]! : Buffer.concat(capture.chunks, capture.bytes);
+}
+
+/** [byte offset, ms since `since`, …] of each captured chunk. */
+export function chunkTimes(capture: Capture, since: number): number[] {
+  const out = new Array<number>(capture.chunks.length * 2);
+  let offset = 0;
+  for (let i = 0; i < capture.chunks.length; i++) {
+    out[2 * i] = offset;
+    out[2 * i + 1] = Math.max(0, Math.round((capture.times[i]! - since) * 1000) / 1000);
+    offset += capture.chunks[i]!.length;
+  }
+  return out;
 }

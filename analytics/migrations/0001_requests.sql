@@ -1,4 +1,4 @@
--- One row per proxied call. Column names are the RequestEvent field names (proxy/event.ts), exactly.
+-- One row per proxied call. Column names are the RequestEvent field names (contracts/event.ts), exactly.
 -- {body_retention_days} and {retention_days} are filled in by analytics/migrate.ts from config
 -- (clickhouse.body_retention_days / retention_days); migrate() also re-applies them when config changes.
 --

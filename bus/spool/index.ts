@@ -39,7 +39,19 @@ export type { SpoolOptions, SpoolReader, SpoolReaderOptions, SpoolRecord, SpoolW
 import type { Config } from '../../config/index.ts';
 import type { SpoolOptions } from './types.ts';
 
-/** SpoolOptions from the `spool` config section; `dir` is this process's own spool directory. */
-export function spoolOptionsFromConfig(spool: Config['spool'], dir: string, onWarn?: (msg: string) => void): SpoolOptions {
-  return { dir, fsync: spool.fsync, fsyncIntervalMs: spool.fsync_interval_ms, maxBytes: spool.max_bytes, segmentBytes: spool.segment_bytes, ...(onWarn ? { onWarn } : {}) };
+/**
+ * SpoolOptions from the `spool` config section; `dir` is this process's own spool directory. With the `logging`
+ * section (the proxy's own spool), appends are acknowledged at its durability and written synchronously per turn,
+ * since calls wait on them.
+ */
+export function spoolOptionsFromConfig(spool: Config['spool'], dir: string, onWarn?: (msg: string) => void, logging?: Config['logging']): SpoolOptions {
+  return {
+    dir,
+    fsync: spool.fsync,
+    fsyncIntervalMs: spool.fsync_interval_ms,
+    maxBytes: spool.max_bytes,
+    segmentBytes: spool.segment_bytes,
+    ...(onWarn ? { onWarn } : {}),
+    ...(logging ? { ackAfter: logging.durability === 'fsync' ? 'fsync' : 'written', syncWrites: logging.durability !== 'async' } : {}),
+  };
 }

@@ -9,11 +9,23 @@ export interface SpoolOptions {
   onWarn?: (msg: string) => void;
   /** Bound of the in-memory write queue (default 32 MiB); a full queue refuses appends like the cap does. */
   maxPendingBytes?: number;
+  /**
+   * When an append's `onDurable` runs: 'written' once its bytes are in the OS (survives kill -9), 'fsync' once
+   * they are fsynced (survives power loss). Default 'written'.
+   */
+  ackAfter?: 'written' | 'fsync';
+  /**
+   * Write each turn's batch with a synchronous writev on the caller's thread instead of libuv's pool: one
+   * syscall and no thread hop per turn, for a writer whose appends wait on it (write-ahead logging).
+   */
+  syncWrites?: boolean;
 }
 
 export interface SpoolWriter {
   /** Queues the record; false = refused (size cap or full write queue), counted in stats.refused. Never blocks on I/O. */
-  append(record: Buffer | string): boolean;
+  append(record: Buffer | string, onDurable?: (ok: boolean) => void): boolean;
+  /** False while append() would refuse for lack of room (size cap), or the last write failed. */
+  accepting(): boolean;
   /** Resolves once everything appended so far is on disk: fsynced, or for fsync 'never' handed to the OS. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 // The spool's one writer. append() only encodes the record into a bounded in-memory queue and returns; a
 // background pump writes the queue in batches (one positional writev per batch, on libuv's thread pool) and
 // fsyncs per policy, so the proxy's event loop never waits on the disk.
-import { close, closeSync, fstatSync, fsync, ftruncateSync, fsyncSync, mkdirSync, openSync, writev } from 'node:fs';
+import { close, closeSync, fstatSync, fsync, ftruncateSync, fsyncSync, mkdirSync, openSync, writev, writevSync } from 'node:fs';
 import path from 'node:path';
 import { consumersDir, encodeRecord, fsyncDirSync, HEADER_BYTES, listSegments, readCommitted, reclaimSegments, scanSegment, segmentPath } from './format.ts';
 import { acquireLock } from './lock.ts';
@@ -14,6 +14,7 @@ const RESCAN_MS = 50;
 const RETRY_MS = 1000;
 
 interface Waiter { target: number; resolve: () => void }
+interface Ack { end: number; cb: (ok: boolean) => void }
 
 export function openSpoolWriter(opts: SpoolOptions): SpoolWriter {
   return new FileSpoolWriter(opts);
@@ -43,6 +44,10 @@ class FileSpoolWriter implements SpoolWriter {
   /** Rolled segments whose data still needs an fsync before their fd is closed. */
   private retired: number[] = [];
   private waiters: Waiter[] = [];
+  /** Appends waiting to be durable, in log order (so their ends ascend). */
+  private acks: Ack[] = [];
+  private writeFailed = false;
+  private lastRefusedBytes = 0;
   private refusedSinceWarn: { cap: number; buffer: number } = { cap: 0, buffer: 0 };
   private lastRescan = 0;
   private closed = false;
@@ -92,18 +97,31 @@ class FileSpoolWriter implements SpoolWriter {
     return { appended: this.appended, refused: this.refused, bytes: this.acceptedEnd - this.oldestBase };
   }
 
-  append(record: Buffer | string): boolean {
+  accepting(): boolean {
+    if (this.writeFailed) return false;
+    // Room for a record the size of the last one refused: the next call's event is likely as large.
+    const needed = Math.max(this.lastRefusedBytes, 1);
+    if (this.opts.maxBytes - (this.acceptedEnd - this.oldestBase) >= needed) return true;
+    this.rescan();
+    return this.opts.maxBytes - (this.acceptedEnd - this.oldestBase) >= needed;
+  }
+
+  append(record: Buffer | string, onDurable?: (ok: boolean) => void): boolean {
     if (this.closed) throw new Error(`spool ${this.dir}: append after close`);
     const size = HEADER_BYTES + (typeof record === 'string' ? Buffer.byteLength(record) : record.length);
     if (this.acceptedEnd + size - this.oldestBase > this.opts.maxBytes) {
       this.rescan();
-      if (this.acceptedEnd + size - this.oldestBase > this.opts.maxBytes) return this.refuse('cap');
+      if (this.acceptedEnd + size - this.oldestBase > this.opts.maxBytes) {
+        this.lastRefusedBytes = size;
+        return this.refuse('cap');
+      }
     }
     if (this.pendingBytes > 0 && this.pendingBytes + size > (this.opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)) return this.refuse('buffer');
     this.pending.push(encodeRecord(record));
     this.pendingBytes += size;
     this.acceptedEnd += size;
     this.appended++;
+    if (onDurable) this.acks.push({ end: this.acceptedEnd, cb: onDurable });
     if (this.refusedSinceWarn.cap + this.refusedSinceWarn.buffer > 0) {
       this.warn(`spool ${this.dir}: accepting appends again after refusing ${this.refusedSinceWarn.cap} (max_bytes) + ${this.refusedSinceWarn.buffer} (write buffer full)`);
       this.refusedSinceWarn = { cap: 0, buffer: 0 };
@@ -192,27 +210,64 @@ class FileSpoolWriter implements SpoolWriter {
     }
     const batch = this.pending.splice(0, count);
     this.pendingBytes -= bytes;
+    if (this.opts.syncWrites) {
+      let written = -1;
+      let error: NodeJS.ErrnoException | null = null;
+      try {
+        written = writevSync(this.fd, batch, this.segSize);
+      } catch (err) {
+        error = err as NodeJS.ErrnoException;
+      }
+      this.afterWrite(batch, bytes, error, written);
+      return;
+    }
     this.writing = true;
     writev(this.fd, batch, this.segSize, (err, written) => {
       this.writing = false;
-      if (err || written !== bytes) {
-        // Put the batch back; the positional rewrite overwrites whatever part of it landed.
-        this.pending.unshift(...batch);
-        this.pendingBytes += bytes;
-        if (err) {
-          this.warn(`spool ${this.dir}: write failed (${err.code ?? err.message}); retrying in ${RETRY_MS} ms`);
-          setTimeout(() => this.closed || this.pump(), RETRY_MS).unref();
-        } else {
-          this.pump();
-        }
-        return;
-      }
-      this.segSize += bytes;
-      this.writtenEnd += bytes;
-      if (this.opts.fsync === 'never') this.resolveWaiters(this.writtenEnd);
-      else if (this.opts.fsync === 'always' || this.waiters.length > 0) this.requestSync();
-      this.pump();
+      this.afterWrite(batch, bytes, err, written);
     });
+  }
+
+  private afterWrite(batch: Buffer[], bytes: number, err: NodeJS.ErrnoException | null, written: number): void {
+    if (err || written !== bytes) {
+      // Put the batch back; the positional rewrite overwrites whatever part of it landed.
+      this.pending.unshift(...batch);
+      this.pendingBytes += bytes;
+      if (err) {
+        this.writeFailed = true;
+        // Whoever waits on these appends learns now that they are not durable; the records stay queued and
+        // are written once the disk takes them again.
+        this.failAcks();
+        this.warn(`spool ${this.dir}: write failed (${err.code ?? err.message}); retrying in ${RETRY_MS} ms`);
+        setTimeout(() => this.closed || this.pump(), RETRY_MS).unref();
+      } else {
+        this.pump();
+      }
+      return;
+    }
+    this.writeFailed = false;
+    this.segSize += bytes;
+    this.writtenEnd += bytes;
+    if (this.opts.fsync === 'never') this.resolveWaiters(this.writtenEnd);
+    else if (this.opts.fsync === 'always' || this.waiters.length > 0) this.requestSync();
+    if (this.acks.length > 0) {
+      if (this.opts.ackAfter === 'fsync') this.requestSync();
+      else this.fireAcks(this.writtenEnd);
+    }
+    this.pump();
+  }
+
+  private fireAcks(reached: number): void {
+    let n = 0;
+    while (n < this.acks.length && this.acks[n]!.end <= reached) n++;
+    if (n === 0) return;
+    const due = this.acks.splice(0, n);
+    for (const a of due) a.cb(true);
+  }
+
+  private failAcks(): void {
+    const due = this.acks.splice(0);
+    for (const a of due) a.cb(false);
   }
 
   /** Starts a new segment at the current end. Called only between writes. */
@@ -261,12 +316,14 @@ class FileSpoolWriter implements SpoolWriter {
       if (err) {
         this.retired.unshift(...fds.slice(failedAt).filter((fd) => closeAfter.has(fd)));
         this.dirDirty ||= dir !== null;
+        if (this.opts.ackAfter === 'fsync') this.failAcks();
         this.warn(`spool ${this.dir}: fsync failed (${(err as NodeJS.ErrnoException).code ?? err.message}); retrying`);
         setTimeout(() => this.requestSync(), RETRY_MS).unref();
         return;
       }
       this.syncedEnd = Math.max(this.syncedEnd, target);
       this.resolveWaiters(this.syncedEnd);
+      if (this.opts.ackAfter === 'fsync') this.fireAcks(this.syncedEnd);
       if (this.syncAgain) {
         this.syncAgain = false;
         this.requestSync();

@@ -4,7 +4,7 @@
 // SIGKILLed in the middle of a backlog; every request the proxy acknowledged is stored exactly once.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCoster } from '../../proxy/cost.ts';
+import { createCoster } from '../../ledger/cost.ts';
 import { loadFixture } from '../fixtures/index.ts';
 import type { ProductionStack } from '../helpers/production-stack.ts';
 import { startProductionStack } from '../helpers/production-stack.ts';

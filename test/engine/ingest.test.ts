@@ -9,7 +9,7 @@ import { openSpoolWriter, spoolOptionsFromConfig } from '../../bus/spool/index.t
 import type { RunningIngest } from '../../ingest/main.ts';
 import { spoolRoot, startIngest } from '../../ingest/main.ts';
 import { decodeEvent } from '../../ingest/pipeline.ts';
-import { encodeRequestEvent } from '../../proxy/event.ts';
+import { encodeRequestEvent } from '../../contracts/event.ts';
 import { makeEvent } from '../helpers/events.ts';
 import { eventually } from '../helpers/processes.ts';
 

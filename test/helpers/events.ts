@@ -1,7 +1,7 @@
 // Valid RequestEvent fixtures: every field set to a non-default value so round-trips can tell columns apart.
 // created_at defaults to now: a fixed date would eventually fall behind the table's row TTL and vanish on merge.
 import { randomUUID } from 'node:crypto';
-import { RequestEventSchema, SCHEMA_VERSION, type RequestEvent } from '../../proxy/event.ts';
+import { RequestEventSchema, SCHEMA_VERSION, type RequestEvent } from '../../contracts/event.ts';
 
 export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
   return RequestEventSchema.parse({

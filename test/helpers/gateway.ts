@@ -1,8 +1,11 @@
 // Starts the real proxy (real sockets, real http-proxy-middleware) in front of the mock upstream,
 // with an in-memory sink so tests can read the events it emits.
 import { parseConfig } from '../../config/index.ts';
-import type { RequestEvent } from '../../proxy/event.ts';
-import { RequestEventSchema } from '../../proxy/event.ts';
+import type { RequestEvent } from '../../contracts/event.ts';
+import { RequestEventSchema } from '../../contracts/event.ts';
+import type { BusEvent } from '../../contracts/sink.ts';
+import { encodeBusEvent } from '../../contracts/sink.ts';
+import { assembleDepsFromConfig, decodeEvent } from '../../ingest/pipeline.ts';
 import type { RunningProxy } from '../../proxy/main.ts';
 import { startProxy } from '../../proxy/main.ts';
 import { createMemorySink } from '../../proxy/sink.ts';
@@ -14,7 +17,10 @@ export interface TestGateway {
   mock: MockUpstream;
   /** Base URL of the proxy, e.g. http://127.0.0.1:41234 */
   url: string;
+  /** The rows the calls became: each bus event as ingest assembles it. */
   events: RequestEvent[];
+  /** What the proxy wrote, as it wrote it. */
+  written: BusEvent[];
   /** Waits until at least n events were emitted (events are assembled after the response ends). */
   waitForEvents(n: number, timeoutMs?: number): Promise<RequestEvent[]>;
   close(): Promise<void>;
@@ -35,20 +41,33 @@ export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string } = 
   });
   const sink = createMemorySink();
   const proxy = await startProxy(config, sink);
+  const deps = assembleDepsFromConfig(config);
+  const events: RequestEvent[] = [];
+  // Each event goes the way it goes in production: encoded for the bus, then decoded and assembled by ingest.
+  const assembled = () => {
+    for (let i = events.length; i < sink.events.length; i++) {
+      const raw = encodeBusEvent(sink.events[i]!);
+      const decoded = decodeEvent(typeof raw === 'string' ? Buffer.from(raw) : raw, config.ingest.max_event_bytes, deps);
+      if (!decoded.ok) throw new Error(`the proxy wrote an event ingest refuses: ${decoded.letter.reason}: ${decoded.letter.detail}`);
+      events.push(RequestEventSchema.parse(decoded.event));
+    }
+    return events;
+  };
   return {
     proxy,
     mock,
     url: proxy.url,
-    events: sink.events,
+    get events() {
+      return assembled();
+    },
+    written: sink.events,
     async waitForEvents(n, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (sink.events.length < n) {
         if (Date.now() > deadline) throw new Error(`expected ${n} events, got ${sink.events.length}`);
         await new Promise((r) => setTimeout(r, 5));
       }
-      // Every event must satisfy the contract the bus and ingest rely on.
-      for (const e of sink.events) RequestEventSchema.parse(e);
-      return sink.events;
+      return assembled();
     },
     async close() {
       await proxy.close();

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STATUS_CLIENT_CANCELLED, STATUS_STREAM_CUT } from '../../proxy/event.ts';
+import { STATUS_CLIENT_CANCELLED, STATUS_STREAM_CUT } from '../../contracts/event.ts';
 import { loadFixture } from '../fixtures/index.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { startTestGateway } from '../helpers/gateway.ts';

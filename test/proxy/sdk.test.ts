@@ -3,8 +3,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCoster } from '../../proxy/cost.ts';
-import type { RequestEvent } from '../../proxy/event.ts';
+import { createCoster } from '../../ledger/cost.ts';
+import type { RequestEvent } from '../../contracts/event.ts';
 import { loadFixture } from '../fixtures/index.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { startTestGateway } from '../helpers/gateway.ts';

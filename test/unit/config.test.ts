@@ -28,7 +28,8 @@ describe('parseConfig defaults', () => {
     expect(cfg.clickhouse).toMatchObject({ user: 'default', password: '', http_port: 8123, body_retention_days: 90, retention_days: 365 });
     expect(cfg.kafka).toMatchObject({ brokers: [], topic: 'sightline.requests', dlq_topic: 'sightline.requests.dlq', group_id: 'sightline-ingest', ssl: false });
     expect(cfg.kafka.sasl).toBeUndefined();
-    expect(cfg.limits).toEqual({ max_body_bytes: 32 * 1024 * 1024, upstream_timeout_ms: 600_000, max_logged_body_bytes: 1024 * 1024 });
+    expect(cfg.limits).toEqual({ max_body_bytes: 32 * 1024 * 1024, upstream_timeout_ms: 600_000, upstream_connect_timeout_ms: 10_000, max_logged_body_bytes: 1024 * 1024 });
+    expect(cfg.logging).toEqual({ durability: 'written', on_failure: 'serve' });
     expect(cfg.upstreams.openai).toBe('https://api.openai.com');
     expect(cfg.stream_usage.inject).toBe(true);
     expect(cfg.redaction.enabled).toBe(true);

@@ -1,6 +1,6 @@
 // The one shape every provider adapter fills in. Provider differences are data:
-// nothing outside proxy/adapters/ may branch on a provider id.
-import type { Endpoint, ProviderId } from '../event.ts';
+// nothing outside providers/ may branch on a provider id.
+import type { Endpoint, ProviderId } from '../contracts/event.ts';
 
 export interface Usage {
   prompt_tokens: number;
@@ -33,6 +33,22 @@ export interface StreamAccumulator {
   onFrame(frame: SseFrame): boolean;
   /** Called once after the last frame. */
   result(): Extracted;
+}
+
+/**
+ * A WebSocket realtime API as Sightline reads it: the proxy keeps the few server messages the ledger needs (told
+ * apart by a substring check before anything is parsed), and the ledger reads the session from them.
+ */
+export interface RealtimeProtocol {
+  /** Every server text message the ledger needs contains one of these; the proxy parses no other message. */
+  readonly markers: readonly string[];
+  /**
+   * What to keep of a parsed server message, or undefined when the ledger needs nothing of it. `brief`: only what
+   * the ledger counts with (usage, status, model) and no content, for omitted responses or when space runs short.
+   */
+  keep(message: unknown, brief: boolean): unknown;
+  /** What a session's kept messages (in arrival order) say, usage summed over the session's responses. */
+  read(messages: readonly unknown[]): Extracted;
 }
 
 export interface UpstreamTarget {
@@ -79,6 +95,8 @@ export interface ProviderAdapter {
   fromBody(body: unknown): Extracted;
   /** A fresh accumulator for one SSE response. */
   newStream(): StreamAccumulator;
+  /** The provider's WebSocket realtime API, for providers that have one. */
+  readonly realtime?: RealtimeProtocol;
   /** True when this SSE frame is the usage-only frame injected by rewriteRequest (hidden from the client when asked). */
   isInjectedUsageFrame?(frame: SseFrame): boolean;
   /** Error body in this provider's JSON shape. */

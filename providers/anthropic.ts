@@ -4,7 +4,7 @@
 // `cache_read_input_tokens` and `cache_creation_input_tokens`; we add all three so prompt_tokens is
 // every input token. `output_tokens` already includes extended-thinking tokens (not reported apart,
 // so reasoning_tokens stays 0).
-import type { Endpoint } from '../event.ts';
+import type { Endpoint } from '../contracts/event.ts';
 import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';

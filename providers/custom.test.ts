@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { extractFixture } from '../../test/fixtures/extract.ts';
-import { listFixtures } from '../../test/fixtures/index.ts';
+import { extractFixture } from '../test/fixtures/extract.ts';
+import { listFixtures } from '../test/fixtures/index.ts';
 import { customAdapter } from './custom.ts';
 import { openaiAdapter } from './openai.ts';
 

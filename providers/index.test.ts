@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROVIDERS } from '../event.ts';
+import { PROVIDERS } from '../contracts/event.ts';
 import { adapterForPrefix, adapters, customAdapter } from './index.ts';
 
 describe('adapter registry', () => {

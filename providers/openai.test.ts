@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadFixture } from '../../test/fixtures/index.ts';
-import { describeFixtures } from '../../test/fixtures/spec.ts';
-import { parseSse } from '../sse.ts';
+import { loadFixture } from '../test/fixtures/index.ts';
+import { describeFixtures } from '../test/fixtures/spec.ts';
+import { parseSse } from './sse.ts';
 import { openaiAdapter } from './openai.ts';
 import type { SseFrame } from './types.ts';
 

@@ -1,4 +1,4 @@
-// The only registry of provider adapters. Code outside proxy/adapters/ picks an adapter here and
+// The only registry of provider adapters. Code outside providers/ picks an adapter here and
 // never branches on a provider id.
 //
 // Usage convention (every adapter normalises to it; see each adapter's header for its provider):
@@ -17,6 +17,7 @@ import { azureAdapter } from './azure.ts';
 import { customAdapter } from './custom.ts';
 import { geminiAdapter } from './gemini.ts';
 import { openaiAdapter } from './openai.ts';
+import type { ProviderId } from '../contracts/event.ts';
 import type { ProviderAdapter } from './types.ts';
 
 export { customAdapter };
@@ -24,6 +25,12 @@ export { customAdapter };
 export const adapters: readonly ProviderAdapter[] = Object.freeze([openaiAdapter, anthropicAdapter, geminiAdapter, azureAdapter, customAdapter]);
 
 const byPrefix: ReadonlyMap<string, ProviderAdapter> = new Map(adapters.map((a) => [a.prefix, a]));
+const byId: ReadonlyMap<ProviderId, ProviderAdapter> = new Map(adapters.map((a) => [a.id, a]));
+
+/** The adapter of a provider id as recorded in an event. */
+export function adapterById(id: ProviderId): ProviderAdapter {
+  return byId.get(id) ?? customAdapter;
+}
 
 /** `openai` → the OpenAI adapter; undefined for an unknown prefix. */
 export function adapterForPrefix(prefix: string): ProviderAdapter | undefined {

@@ -6,7 +6,7 @@
 // pending tail and only the new chunk is searched for terminators, so a 10 MB frame arriving in
 // 1,000 chunks is not rescanned 1,000 times.
 import { StringDecoder } from 'node:string_decoder';
-import type { SseFrame } from './adapters/types.ts';
+import type { SseFrame } from './types.ts';
 
 export interface SseParser {
   push(chunk: Buffer): void;

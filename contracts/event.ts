@@ -1,6 +1,7 @@
 // The request event: the only contract between the proxy and every stage downstream
 // (bus, ingest, ClickHouse). Field names are the ClickHouse column names of
-// `sightline.requests`. Any change bumps SCHEMA_VERSION and ships a migration.
+// `sightline.requests`. Any change ships a migration, and bumps SCHEMA_VERSION unless it only
+// adds fields with defaults (events written before still parse).
 import { z } from 'zod';
 
 export const SCHEMA_VERSION = 1;
@@ -9,7 +10,7 @@ export const PROVIDERS = ['openai', 'anthropic', 'gemini', 'azure', 'custom'] as
 export const ProviderId = z.enum(PROVIDERS);
 export type ProviderId = z.infer<typeof ProviderId>;
 
-export const ENDPOINTS = ['chat', 'responses', 'embeddings', 'messages', 'generate', 'other'] as const;
+export const ENDPOINTS = ['chat', 'responses', 'embeddings', 'messages', 'generate', 'realtime', 'other'] as const;
 export const Endpoint = z.enum(ENDPOINTS);
 export type Endpoint = z.infer<typeof Endpoint>;
 
@@ -21,6 +22,8 @@ export const STATUS_NO_RESPONSE = -1; // upstream unreachable / timed out before
 export const CACHE_STATUSES = ['none', 'hit', 'miss', 'bypass'] as const;
 
 const tokenCount = z.number().int().nonnegative();
+/** Bounded to the UInt32 column it lands in. */
+const messageCount = z.number().int().nonnegative().max(0xffff_ffff);
 
 export const RequestEventSchema = z.object({
   schema_version: z.literal(SCHEMA_VERSION),
@@ -85,6 +88,14 @@ export const RequestEventSchema = z.object({
   response_body: z.string(),
   request_bytes: tokenCount,
   response_bytes: tokenCount,
+
+  // WebSocket sessions (endpoint 'realtime'), one row per session; 0 for HTTP calls. A session's request_bytes and
+  // response_bytes are the payload bytes of its messages each way. The defaults keep earlier v1 events valid.
+  /** Data messages client → upstream and upstream → client (ping/pong/close not counted). */
+  messages_in: messageCount.default(0),
+  messages_out: messageCount.default(0),
+  /** The first close frame's status code; 1005 when it had none, 1006 when the session ended without one. */
+  close_code: z.number().int().min(0).max(4999).default(0),
 });
 
 export type RequestEvent = z.infer<typeof RequestEventSchema>;

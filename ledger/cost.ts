@@ -29,8 +29,8 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import type { ModelInfo, ModelPrice } from '@pydantic/genai-prices';
 import type { PriceOverride } from '../config/index.ts';
-import type { Usage } from './adapters/types.ts';
-import type { ProviderId } from './event.ts';
+import type { Usage } from '../providers/types.ts';
+import type { ProviderId } from '../contracts/event.ts';
 
 export interface CostResult {
   cost_usd: number;
@@ -94,7 +94,7 @@ const UNKNOWN: CostResult = Object.freeze({ cost_usd: 0, cost_known: false });
 const ZERO_TOKENS = Object.freeze({ input_tokens: 0, output_tokens: 0 });
 const DATE_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
 
-export function createCoster(opts: { overrides: Readonly<Record<string, PriceOverride>> }): (provider: ProviderId, model: string, usage: Usage) => CostResult {
+export function createCoster(opts: { overrides: Readonly<Record<string, PriceOverride>> }): (provider: ProviderId, model: string, usage: Usage, at?: number) => CostResult {
   const overrides = new Map<string, Rates>();
   for (const [name, o] of Object.entries(opts.overrides)) overrides.set(name.toLowerCase(), ratesFromOverride(o));
   const memo = new Map<ProviderId, Map<string, PriceSchedule>>();
@@ -114,8 +114,9 @@ export function createCoster(opts: { overrides: Readonly<Record<string, PriceOve
     return found;
   };
 
-  return (provider, model, usage) => {
-    const rates = ratesAt(schedule(provider, model), Date.now());
+  // Priced at the time of the call (`at`, ms since epoch), so a replayed or late-assembled call gets the rate it ran at.
+  return (provider, model, usage, at = Date.now()) => {
+    const rates = ratesAt(schedule(provider, model), at);
     if (rates === null) return UNKNOWN;
     return { cost_usd: costOf(rates, usage), cost_known: true };
   };

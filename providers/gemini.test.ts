@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFixtures } from '../../test/fixtures/spec.ts';
+import { describeFixtures } from '../test/fixtures/spec.ts';
 import { geminiAdapter } from './gemini.ts';
 
 describeFixtures(geminiAdapter, 'gemini', ['generate.json', 'stream.sse', 'stream-array.json', 'generate-thinking.json', 'error-429.json']);

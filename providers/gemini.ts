@@ -6,7 +6,7 @@
 // tokens (`toolUsePromptTokenCount`) are billed as input but reported apart, so we add them.
 // `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`; we add them so completion_tokens includes
 // reasoning, as it does for OpenAI.
-import type { Endpoint } from '../event.ts';
+import type { Endpoint } from '../contracts/event.ts';
 import { asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_PROVIDERS, listFixtures } from '../test/fixtures/index.ts';
-import type { SseFrame } from './adapters/types.ts';
+import type { SseFrame } from './types.ts';
 import { createSseParser, parseSse } from './sse.ts';
 
 function frameChunks(chunks: readonly Buffer[]): SseFrame[] {

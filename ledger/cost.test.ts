@@ -1,9 +1,9 @@
 // Expected costs are computed by hand from the vendors' published USD-per-million-token prices,
 // written out in each case, not read back from the price database.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Usage } from './adapters/types.ts';
+import type { Usage } from '../providers/types.ts';
 import { createCoster } from './cost.ts';
-import type { ProviderId } from './event.ts';
+import type { ProviderId } from '../contracts/event.ts';
 
 const usage = (u: Partial<Usage>): Usage => ({
   prompt_tokens: 0,

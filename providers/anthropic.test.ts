@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFixtures } from '../../test/fixtures/spec.ts';
+import { describeFixtures } from '../test/fixtures/spec.ts';
 import { anthropicAdapter } from './anthropic.ts';
 import type { SseFrame } from './types.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFixtures } from '../../test/fixtures/spec.ts';
+import { describeFixtures } from '../test/fixtures/spec.ts';
 import { azureAdapter } from './azure.ts';
 import { openaiAdapter } from './openai.ts';
 

@@ -41,6 +41,17 @@ export function makeUsage(prompt: number, completion: number, cacheRead: number,
   };
 }
 
+/** Two usages of one call added up (a realtime session's responses), field by field. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    cache_read_tokens: a.cache_read_tokens + b.cache_read_tokens,
+    cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
+    reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+  };
+}
+
 /** Path part of `rest` (the contract passes the query separately, but never trust it blindly). */
 export function pathOf(rest: string): string {
   const q = rest.indexOf('?');

@@ -1,14 +1,15 @@
-// OpenAI wire format: Chat Completions, Responses and Embeddings, whole bodies and SSE.
+// OpenAI wire format: Chat Completions, Responses and Embeddings, whole bodies and SSE, and the server events of
+// a Realtime (WebSocket) session.
 // Azure OpenAI and every OpenAI-compatible server (vLLM, Together, Ollama, OpenRouter) speak the same
 // format, so they are built from this one factory and differ only in routing and usage injection.
 //
 // Usage: `prompt_tokens` (chat/embeddings) / `input_tokens` (Responses) already INCLUDE cached tokens
 // (`*_tokens_details.cached_tokens`), and `completion_tokens` / `output_tokens` already INCLUDE
 // reasoning tokens, so they map onto our convention as they are.
-import type { Endpoint, ProviderId } from '../event.ts';
-import { asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
+import type { Endpoint, ProviderId } from '../contracts/event.ts';
+import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
 import type { JsonObject } from './shared.ts';
-import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
+import type { ErrorRender, Extracted, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
 
 export function openAiEndpoint(rest: string): Endpoint {
   const path = pathOf(rest);
@@ -35,6 +36,16 @@ export function openAiUsage(value: unknown): Usage | null {
   );
 }
 
+/**
+ * Realtime API `response.usage` (singular `*_token_details`): `input_tokens` counts text, audio and image input,
+ * cached ones included (`input_token_details.cached_tokens`); `output_tokens` is all output. Null when absent.
+ */
+export function openAiRealtimeUsage(value: unknown): Usage | null {
+  const u = asObject(value);
+  if (!u || (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number')) return null;
+  return makeUsage(asCount(u.input_tokens), asCount(u.output_tokens), asCount(asObject(u.input_token_details)?.cached_tokens), 0, 0);
+}
+
 function errorTypeOf(error: JsonObject): string {
   return asString(error.type) || asString(error.code) || 'error';
 }
@@ -59,8 +70,11 @@ function responsesText(output: unknown, slots: TextSlots): void {
     if (item.type === 'message') {
       asArray(item.content).forEach((rawPart, c) => {
         const part = asObject(rawPart);
-        if (part?.type === 'output_text') slots.append(`${id}:${c}`, asString(part.text));
+        // Realtime's response.done carries the same items; its audio parts carry their transcript ('text' and
+        // 'audio' are the beta names of its parts).
+        if (part?.type === 'output_text' || part?.type === 'text') slots.append(`${id}:${c}`, asString(part.text));
         else if (part?.type === 'refusal') slots.append(`${id}:${c}`, asString(part.refusal));
+        else if (part?.type === 'output_audio' || part?.type === 'audio') slots.append(`${id}:${c}`, asString(part.transcript));
       });
     } else if (item.type === 'function_call' || item.type === 'custom_tool_call') {
       slots.append(id, asString(item.arguments) || asString(item.input));
@@ -80,6 +94,57 @@ function fromResponsesObject(r: JsonObject): Extracted {
     text: slots.toString(),
   };
 }
+
+const REALTIME_SESSION_EVENTS = new Set(['session.created', 'session.updated']);
+
+/**
+ * A Realtime session's kept server events: usage summed over its `response.done` events (one per response), the
+ * last response's status, the first failure, the text and transcripts produced; the model from the session events.
+ */
+export function fromOpenAiRealtime(messages: readonly unknown[]): Extracted {
+  const slots = new TextSlots();
+  let usage: Usage | null = null;
+  let model = '';
+  let finish = '';
+  let errorType = '';
+  for (const raw of messages) {
+    const m = asObject(raw);
+    if (!m) continue;
+    if (REALTIME_SESSION_EVENTS.has(asString(m.type))) {
+      model = asString(asObject(m.session)?.model) || model;
+      continue;
+    }
+    const r = m.type === 'response.done' ? asObject(m.response) : undefined;
+    if (!r) continue;
+    const u = openAiRealtimeUsage(r.usage);
+    if (u) usage = usage ? addUsage(usage, u) : u;
+    finish = asString(r.status) || finish;
+    const error = asObject(asObject(r.status_details)?.error);
+    if (error && errorType === '') errorType = errorTypeOf(error);
+    responsesText(r.output, slots);
+  }
+  return { usage, response_model: model, finish_reason: finish, error_type: errorType, text: slots.toString() };
+}
+
+/** The Realtime API: `response.done` (one per response, with its usage) and the session events (the model). */
+export const openAiRealtime: RealtimeProtocol = {
+  markers: ['"response.done"', '"session.'],
+  keep(message, brief) {
+    const m = asObject(message);
+    if (!m) return undefined;
+    const type = asString(m.type);
+    if (type === 'response.done') {
+      if (!brief) return m;
+      const r = asObject(m.response);
+      const error = asObject(asObject(r?.status_details)?.error);
+      return { type, response: { status: r?.status, status_details: error ? { error: { type: error.type, code: error.code } } : null, usage: r?.usage } };
+    }
+    // Only the model: a session's instructions and tools are the caller's, not the ledger's.
+    if (REALTIME_SESSION_EVENTS.has(type)) return { type, session: { model: asObject(m.session)?.model } };
+    return undefined;
+  },
+  read: fromOpenAiRealtime,
+};
 
 export function fromOpenAiBody(body: unknown): Extracted {
   const b = asObject(body);
@@ -254,6 +319,7 @@ export function createOpenAiCompatibleAdapter(opts: OpenAiCompatibleOptions): Pr
     isStreamRequest: (body) => asObject(body)?.stream === true,
     fromBody: fromOpenAiBody,
     newStream: () => new OpenAiStream(),
+    realtime: openAiRealtime,
     renderError: renderOpenAiError,
   };
   if (!opts.injectUsage) return adapter;

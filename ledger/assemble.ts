@@ -1,0 +1,205 @@
+// Turns an exchange (request event v2, what the proxy saw) into its `sightline.requests` row. Runs in ingest,
+// off the proxy: SSE framing, usage extraction, TTFT, token estimation and costing all happen here. The proxy
+// runs it itself only for the calls whose bodies must not leave it (Sightline-Omit-*) or are too large to carry.
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import type { Exchange, ExchangeRealtime } from '../contracts/exchange.ts';
+import { REALTIME_CONTENT_TYPE } from '../contracts/exchange.ts';
+import type { ProviderId, RequestEvent } from '../contracts/event.ts';
+import { SCHEMA_VERSION } from '../contracts/event.ts';
+import { adapterById } from '../providers/index.ts';
+import { createSseParser } from '../providers/sse.ts';
+import type { Extracted, ProviderAdapter, Usage } from '../providers/types.ts';
+import { EMPTY_EXTRACTED, ZERO_USAGE } from '../providers/types.ts';
+import type { CostResult } from './cost.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from './tokens.ts';
+
+export interface AssembleDeps {
+  cost: (provider: ProviderId, model: string, usage: Usage, at: number) => CostResult;
+  maxLoggedBodyBytes: number;
+}
+
+const ESTIMABLE = new Set(['chat', 'responses', 'messages', 'generate']);
+/** The counters of anything that is not a WebSocket session. */
+const NOT_A_SESSION: ExchangeRealtime = Object.freeze({ messages_in: 0, messages_out: 0, bytes_in: 0, close_code: 0 });
+
+export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
+  const adapter = adapterById(ex.provider);
+  const { extracted, ttftMs, bodyText } = readResponse(adapter, ex);
+  const requestText = ex.request_body.toString('utf8');
+  // A realtime session that named no model in its URL says it in its session events.
+  const model = ex.model || (ex.realtime !== undefined ? extracted.response_model : '');
+  let usage = extracted.usage;
+  let estimated = false;
+  // Only a response that started successfully consumed tokens: one cut or cancelled part-way was still billed.
+  const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300;
+  if (usage === null && ESTIMABLE.has(ex.endpoint) && generated) {
+    // No usage reported (stream without include_usage, or cut/cancelled before the usage frame): count with a tokenizer.
+    usage = {
+      prompt_tokens: estimatePromptTokens(model, parseRequest(requestText)),
+      completion_tokens: estimateCompletionTokens(model, extracted.text),
+      cache_read_tokens: 0,
+      cache_write_tokens: 0,
+      reasoning_tokens: 0,
+    };
+    estimated = true;
+  }
+  const tokens = usage ?? ZERO_USAGE;
+  const createdAt = Date.parse(ex.created_at);
+  const priced = usage === null ? { cost_usd: 0, cost_known: true } : deps.cost(ex.provider, extracted.response_model || model, tokens, createdAt);
+  const session = ex.realtime ?? NOT_A_SESSION;
+
+  return {
+    schema_version: SCHEMA_VERSION,
+    request_id: ex.request_id,
+    created_at: ex.created_at,
+    organization_id: ex.organization_id,
+    team: ex.team,
+    key_id: ex.key_id,
+    user_id: ex.user_id,
+    session_id: ex.session_id,
+    session_path: ex.session_path,
+    session_name: ex.session_name,
+    properties: ex.properties,
+    provider: ex.provider,
+    model,
+    response_model: extracted.response_model,
+    endpoint: ex.endpoint,
+    path: ex.path,
+    method: ex.method,
+    target_host: ex.target_host,
+    stream: ex.stream,
+    status: ex.status,
+    latency_ms: ex.latency_ms,
+    ttfb_ms: ex.ttfb_ms,
+    ttft_ms: ttftMs,
+    finish_reason: extracted.finish_reason,
+    error_type: ex.error_type || extracted.error_type,
+    error_code: ex.error_code,
+    prompt_tokens: tokens.prompt_tokens,
+    completion_tokens: tokens.completion_tokens,
+    cache_read_tokens: tokens.cache_read_tokens,
+    cache_write_tokens: tokens.cache_write_tokens,
+    reasoning_tokens: tokens.reasoning_tokens,
+    tokens_estimated: estimated,
+    cost_usd: priced.cost_usd,
+    cost_known: priced.cost_known,
+    cache_status: ex.cache_status,
+    attempts: ex.attempts,
+    trace_id: ex.trace_id,
+    span_id: ex.span_id,
+    request_body: truncate(requestText, deps.maxLoggedBodyBytes),
+    response_body: truncate(bodyText, deps.maxLoggedBodyBytes),
+    request_bytes: ex.realtime?.bytes_in ?? ex.request_bytes,
+    response_bytes: ex.response.bytes,
+    messages_in: session.messages_in,
+    messages_out: session.messages_out,
+    close_code: session.close_code,
+  };
+}
+
+function parseRequest(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+interface ResponseReading {
+  extracted: Extracted;
+  ttftMs: number | null;
+  /** What to log as the response body: the raw body, or for streams the reassembled text. */
+  bodyText: string;
+}
+
+const NOTHING: ResponseReading = { extracted: EMPTY_EXTRACTED, ttftMs: null, bodyText: '' };
+
+function readResponse(adapter: ProviderAdapter, ex: Exchange): ResponseReading {
+  const r = ex.response;
+  const wire = ex.response_body;
+  if (wire.length === 0) return NOTHING;
+  if (r.content_type === REALTIME_CONTENT_TYPE) return readRealtime(adapter, wire.toString('utf8'));
+  const isSse = r.content_type.includes('text/event-stream');
+  if (isSse && r.content_encoding === '') return readStream(adapter, wire, r.chunk_times);
+  const raw = decode(wire, r.content_encoding);
+  // A compressed stream can only be framed once inflated; its TTFT is then the last chunk's time at best.
+  if (isSse) return readStream(adapter, raw, [0, r.chunk_times.at(-1) ?? 0]);
+  const text = raw.toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // A 200 with a non-JSON body (or a truncated one): the client got the bytes, the event records what came.
+    return { extracted: { ...EMPTY_EXTRACTED, error_type: ex.upstream_status < 400 ? 'invalid_response_body' : '' }, ttftMs: null, bodyText: text };
+  }
+  return { extracted: safeExtract(() => adapter.fromBody(json)), ttftMs: null, bodyText: text };
+}
+
+/** Frames the stream chunk by chunk as it arrived (chunkTimes = [offset, ms, …]), so TTFT is the first content's chunk time. */
+function readStream(adapter: ProviderAdapter, wire: Buffer, chunkTimes: readonly number[]): ResponseReading {
+  const acc = adapter.newStream();
+  let ttftMs: number | null = null;
+  let currentMs = 0;
+  const parser = createSseParser((frame) => {
+    let content = false;
+    try {
+      content = acc.onFrame(frame);
+    } catch {
+      // A frame the adapter cannot read is skipped: the stream itself already reached the client.
+    }
+    if (content && ttftMs === null) ttftMs = currentMs;
+  });
+  const pairs = chunkTimes.length >= 2 ? chunkTimes : [0, 0];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const from = pairs[i]!;
+    const to = i + 2 < pairs.length ? pairs[i + 2]! : wire.length;
+    currentMs = pairs[i + 1]!;
+    if (to > from) parser.push(wire.subarray(from, to));
+  }
+  parser.end();
+  const extracted = safeExtract(() => acc.result());
+  return { extracted, ttftMs, bodyText: extracted.text };
+}
+
+/** A WebSocket session's kept server messages, one JSON object per line (a line that does not parse is skipped). */
+function readRealtime(adapter: ProviderAdapter, body: string): ResponseReading {
+  const protocol = adapter.realtime;
+  if (protocol === undefined) return NOTHING;
+  const messages: unknown[] = [];
+  for (const line of body.split('\n')) {
+    if (line === '') continue;
+    try {
+      messages.push(JSON.parse(line));
+    } catch {
+      // A line cut short cannot say anything; the others still can.
+    }
+  }
+  const extracted = safeExtract(() => protocol.read(messages));
+  return { extracted, ttftMs: null, bodyText: extracted.text };
+}
+
+function safeExtract(f: () => Extracted): Extracted {
+  try {
+    return f();
+  } catch {
+    return { ...EMPTY_EXTRACTED, error_type: 'unreadable_response' };
+  }
+}
+
+function decode(buf: Buffer, encoding: string): Buffer {
+  try {
+    if (encoding === 'gzip' || encoding === 'x-gzip') return gunzipSync(buf);
+    if (encoding === 'br') return brotliDecompressSync(buf);
+    if (encoding === 'deflate') return inflateSync(buf);
+  } catch {
+    return Buffer.alloc(0);
+  }
+  return buf;
+}
+
+function truncate(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  // Cut on a character boundary: a dangling half of a multi-byte character would be invalid UTF-8.
+  return Buffer.from(text).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+}
+
