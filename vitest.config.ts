@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'proxy/**/*.test.ts', 'bus/**/*.test.ts', 'ingest/**/*.test.ts', 'analytics/**/*.test.ts', 'config/**/*.test.ts'],
+    include: ['{test,proxy,bus,ingest,analytics,config,contracts,providers,ledger,cli,dashboards,otel}/**/*.test.ts'],
     // chDB allows one data directory per process: each test file gets its own process.
     pool: 'forks',
     env: { TZ: 'UTC' },

@@ -158,6 +158,8 @@ function readStream(adapter: ProviderAdapter, wire: Buffer, chunkTimes: readonly
   }
   parser.end();
   const extracted = safeExtract(() => acc.result());
+  // The row says the stream could not be read to its end (a line past the framing cap), not only what it held.
+  if (parser.unframed && extracted.error_type === '') return { extracted: { ...extracted, error_type: 'unframed_stream' }, ttftMs, bodyText: extracted.text };
   return { extracted, ttftMs, bodyText: extracted.text };
 }
 

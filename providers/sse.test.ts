@@ -152,3 +152,26 @@ describe('createSseParser cost', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('createSseParser memory bound', () => {
+  it('stops framing at a line that grows past the cap without ending, keeping what came before', () => {
+    const frames: SseFrame[] = [];
+    const parser = createSseParser((f) => frames.push(f), 1024);
+    parser.push(Buffer.from('data: {"a":1}\n\n'));
+    for (let i = 0; i < 100; i++) parser.push(Buffer.alloc(100, 'x'));
+    expect(parser.unframed).toBe(true);
+    // Whatever follows, even well-formed frames, is no longer framed: the pending line is gone, not growing.
+    parser.push(Buffer.from('\n\ndata: {"b":2}\n\n'));
+    parser.end();
+    expect(frames).toEqual([{ event: '', json: { a: 1 } }]);
+  });
+
+  it('frames a long line under the cap as usual', () => {
+    const frames: SseFrame[] = [];
+    const parser = createSseParser((f) => frames.push(f), 1024);
+    parser.push(Buffer.from(`data: "${'y'.repeat(900)}"\n\n`));
+    parser.end();
+    expect(parser.unframed).toBe(false);
+    expect(frames).toEqual([{ event: '', json: 'y'.repeat(900) }]);
+  });
+});

@@ -12,15 +12,24 @@ export interface SseParser {
   push(chunk: Buffer): void;
   /** Flushes a final line / frame that had no terminating blank line. Call once. */
   end(): void;
+  /**
+   * True once a line grew past the cap without ending: the rest of the stream is not framed (it reached the client
+   * untouched all the same), so memory stays bounded by the cap whatever an upstream sends.
+   */
+  readonly unframed: boolean;
 }
+
+/** Longest line framed; a base64 image in one `data:` line is a few MiB, a runaway line without terminator is not. */
+export const MAX_SSE_LINE_CHARS = 16 * 1024 * 1024;
 
 const LF = 10;
 const CR = 13;
 const SPACE = 32;
 const BOM = '\uFEFF';
 
-export function createSseParser(onFrame: (frame: SseFrame) => void): SseParser {
+export function createSseParser(onFrame: (frame: SseFrame) => void, maxLineChars = MAX_SSE_LINE_CHARS): SseParser {
   const decoder = new StringDecoder('utf8');
+  let unframed = false;
   let tail = ''; // an unterminated line carried over from the previous chunk
   let swallowLf = false; // the previous chunk ended in CR: a leading LF belongs to that CRLF
   let atStart = true;
@@ -96,13 +105,21 @@ export function createSseParser(onFrame: (frame: SseFrame) => void): SseParser {
       if (nextCr >= 0 && nextCr < pos) nextCr = text.indexOf('\r', pos);
     }
     if (pos < text.length) tail = tail.length > 0 ? tail + text.slice(pos) : text.slice(pos);
+    if (tail.length > maxLineChars) {
+      unframed = true;
+      tail = '';
+    }
   }
 
   return {
+    get unframed() {
+      return unframed;
+    },
     push(chunk: Buffer): void {
-      feed(decoder.write(chunk));
+      if (!unframed) feed(decoder.write(chunk));
     },
     end(): void {
+      if (unframed) return;
       feed(decoder.end());
       if (tail.length > 0) {
         line(tail);

@@ -19,6 +19,8 @@ export interface ForwarderOptions {
   connectTimeoutMs: number;
   /** Hosts a caller-named target may resolve to a private address for (allowlist entries naming them exactly). */
   privateAllowed: (host: string) => boolean;
+  /** The resolver behind the guarded lookup (node's dns.lookup; tests substitute one). */
+  resolve?: typeof dnsLookup;
 }
 
 /** One upstream attempt. The body is sent as is; `headers` is a flat [name, value, …] list. */
@@ -61,9 +63,9 @@ export class TargetNotAllowedError extends Error {
 }
 
 /** A lookup that refuses private addresses unless the host is allowed them, checked on every connect. */
-export function guardedLookup(privateAllowed: (host: string) => boolean): LookupFunction {
+export function guardedLookup(privateAllowed: (host: string) => boolean, resolve: typeof dnsLookup = dnsLookup): LookupFunction {
   return ((hostname: string, options: object, callback: (err: Error | null, address: unknown, family?: number) => void) => {
-    dnsLookup(hostname, options, (err, address, family) => {
+    resolve(hostname, options, (err: NodeJS.ErrnoException | null, address: unknown, family?: number) => {
       if (err) return callback(err, address, family);
       if (!privateAllowed(hostname.toLowerCase())) {
         const list = Array.isArray(address) ? (address as { address: string }[]).map((a) => a.address) : [address as string];
@@ -84,7 +86,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     keepAliveMaxTimeout: 600_000,
   };
   const trusted = new Agent({ ...common, connect: { timeout: opts.connectTimeoutMs } });
-  const guarded = new Agent({ ...common, connect: { timeout: opts.connectTimeoutMs, lookup: guardedLookup(opts.privateAllowed) } });
+  const guarded = new Agent({ ...common, connect: { timeout: opts.connectTimeoutMs, lookup: guardedLookup(opts.privateAllowed, opts.resolve) } });
 
   return {
     send(req, handler) {

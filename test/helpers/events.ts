@@ -2,6 +2,7 @@
 // created_at defaults to now: a fixed date would eventually fall behind the table's row TTL and vanish on merge.
 import { randomUUID } from 'node:crypto';
 import { RequestEventSchema, SCHEMA_VERSION, type RequestEvent } from '../../contracts/event.ts';
+import { EXCHANGE_SCHEMA_VERSION, type Exchange } from '../../contracts/exchange.ts';
 
 export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
   return RequestEventSchema.parse({
@@ -49,4 +50,51 @@ export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
     response_bytes: 45,
     ...overrides,
   });
+}
+
+/** A valid exchange (request event v2) of a chat call answered by `response` (bytes as the upstream sent them). */
+export function makeExchange(response: { body: Buffer; contentType: string; contentEncoding?: string; chunkTimes?: number[] }, overrides: Partial<Exchange> = {}): Exchange {
+  const request = Buffer.from('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}');
+  return {
+    schema_version: EXCHANGE_SCHEMA_VERSION,
+    request_id: randomUUID(),
+    created_at: new Date().toISOString(),
+    organization_id: 'org_acme',
+    team: 'research',
+    key_id: 'key_1',
+    user_id: 'user_42',
+    session_id: '',
+    session_path: '',
+    session_name: '',
+    properties: {},
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    endpoint: 'chat',
+    path: '/v1/chat/completions',
+    method: 'POST',
+    target_host: 'api.openai.com',
+    stream: response.contentType.includes('event-stream'),
+    status: 200,
+    upstream_status: 200,
+    latency_ms: 50,
+    ttfb_ms: 10,
+    error_type: '',
+    error_code: '',
+    cache_status: 'none',
+    attempts: 1,
+    trace_id: '',
+    span_id: '',
+    request_bytes: request.length,
+    request_body: request,
+    response_body: response.body,
+    response: {
+      content_type: response.contentType,
+      content_encoding: response.contentEncoding ?? '',
+      captured: response.body.length,
+      bytes: response.body.length,
+      complete: true,
+      chunk_times: response.chunkTimes ?? [],
+    },
+    ...overrides,
+  };
 }
