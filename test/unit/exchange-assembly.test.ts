@@ -1,11 +1,11 @@
 // Exchanges become rows the way ingest does it: through the bus encoding and decodeEvent, then assembly.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { encodeExchange } from '../contracts/exchange.ts';
-import { decodeEvent } from '../ingest/pipeline.ts';
-import { loadFixture } from '../test/fixtures/index.ts';
-import { makeExchange } from '../test/helpers/events.ts';
-import type { Exchange } from '../contracts/exchange.ts';
+import { encodeExchange } from '../../contracts/exchange.ts';
+import { decodeEvent } from '../../ingest/pipeline.ts';
+import { loadFixture } from '../fixtures/index.ts';
+import { makeExchange } from '../helpers/events.ts';
+import type { Exchange } from '../../contracts/exchange.ts';
 
 function row(ex: Exchange) {
   const decoded = decodeEvent(encodeExchange(ex), 1 << 26);
