@@ -65,7 +65,7 @@ export const ExchangeMetaSchema = z.object({
   properties: z.record(z.string(), z.string()),
 
   provider: ProviderId,
-  /** Model the caller asked for (body, else path). */
+  /** Model the caller asked for (body, else path; a realtime session's `model` query parameter). */
   model: z.string(),
   endpoint: Endpoint,
   path: z.string(),

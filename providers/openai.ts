@@ -39,6 +39,8 @@ export function openAiUsage(value: unknown): Usage | null {
 /**
  * Realtime API `response.usage` (singular `*_token_details`): `input_tokens` counts text, audio and image input,
  * cached ones included (`input_token_details.cached_tokens`); `output_tokens` is all output. Null when absent.
+ * Usage has no audio split, so audio tokens are priced at the text rates: an under-estimate for audio sessions
+ * (gpt-realtime's audio rates are 8× its text input and 4× its text output rate).
  */
 export function openAiRealtimeUsage(value: unknown): Usage | null {
   const u = asObject(value);

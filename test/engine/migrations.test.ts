@@ -93,17 +93,22 @@ describe('migrations on a real engine', () => {
   });
 
   it('runs a multi-statement fixture folder and reports a failing migration by name', async () => {
+    // The shipped migrations (already applied here), then two more.
+    const shipped = listMigrations();
+    const n = shipped.length;
+    const file = (version: number, name: string, down = false) => `${String(version).padStart(4, '0')}_${name}${down ? '.down' : ''}.sql`;
     const dir = migrationsDir({
-      '0001_requests.sql': listMigrations()[0]!.up,
-      '0001_requests.down.sql': listMigrations()[0]!.down,
-      '0002_two.sql': 'CREATE TABLE sightline.t1 (a UInt8) ENGINE = MergeTree ORDER BY a;\nCREATE TABLE sightline.t2 (a UInt8) ENGINE = MergeTree ORDER BY a;\n',
-      '0002_two.down.sql': 'DROP TABLE sightline.t2;\nDROP TABLE sightline.t1;\n',
-      '0003_broken.sql': 'CREATE TABLE sightline.t3 (a NoSuchType) ENGINE = MergeTree ORDER BY a;\n',
-      '0003_broken.down.sql': 'DROP TABLE IF EXISTS sightline.t3;\n',
+      ...Object.fromEntries(shipped.flatMap((m) => (m.retired
+        ? [[file(m.version, m.name), '-- retired: stub\n']]
+        : [[file(m.version, m.name), m.up], [file(m.version, m.name, true), m.down]]))),
+      [file(n + 1, 'two')]: 'CREATE TABLE sightline.t1 (a UInt8) ENGINE = MergeTree ORDER BY a;\nCREATE TABLE sightline.t2 (a UInt8) ENGINE = MergeTree ORDER BY a;\n',
+      [file(n + 1, 'two', true)]: 'DROP TABLE sightline.t2;\nDROP TABLE sightline.t1;\n',
+      [file(n + 2, 'broken')]: 'CREATE TABLE sightline.t3 (a NoSuchType) ENGINE = MergeTree ORDER BY a;\n',
+      [file(n + 2, 'broken', true)]: 'DROP TABLE IF EXISTS sightline.t3;\n',
     });
-    await expect(migrate(ch.client, { dir })).rejects.toThrow(/migration 3_broken failed/);
+    await expect(migrate(ch.client, { dir })).rejects.toThrow(new RegExp(`migration ${n + 2}_broken failed`));
     expect(await tables(ch)).toEqual(['requests', 'schema_migrations', 't1', 't2']);
-    await rollback(ch.client, 1, { dir });
+    await rollback(ch.client, n, { dir });
     expect(await tables(ch)).toEqual(['requests', 'schema_migrations']);
   });
 });

@@ -48,6 +48,9 @@ export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
     response_body: '{"choices":[{"message":{"content":"hello"}}]}',
     request_bytes: 70,
     response_bytes: 45,
+    messages_in: 3,
+    messages_out: 8,
+    close_code: 1000,
     ...overrides,
   });
 }
