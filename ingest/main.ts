@@ -13,7 +13,6 @@ import { backoffDelayMs, createKafkaProducer, runConsumer } from '../bus/kafka.t
 import type { SpoolReader } from '../bus/spool/index.ts';
 import { openSpoolReader } from '../bus/spool/index.ts';
 import type { DeadLetter, DeadLetterSink, IngestStats, Pipeline } from './pipeline.ts';
-import { preloadTokenizers } from '../ledger/tokens.ts';
 import { assembleDepsFromConfig, createPipeline, redactorFromConfig } from './pipeline.ts';
 import { createWriter } from './writer.ts';
 
@@ -57,8 +56,6 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
     maxEventBytes: config.ingest.max_event_bytes,
     assemble: assembleDepsFromConfig(config),
   });
-  // Exchanges whose stream carried no usage are counted with a tokenizer: load the ranks before the first batch.
-  preloadTokenizers();
 
   const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools(config, pipeline, log);
   log(`reading ${kafka ? `Kafka topic ${config.kafka.topic} (group ${config.kafka.group_id})` : `spools under ${spoolRoot(config)}`}`);

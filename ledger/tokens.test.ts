@@ -206,6 +206,17 @@ describe('request shapes', () => {
 describe('bounded work', () => {
   const reference = new Tiktoken(o200k);
 
+  it('counts exactly what js-tiktoken itself encodes (the rank table is filled by tokens.ts, not its constructor)', () => {
+    const texts = [
+      'The quick brown fox jumps over the lazy dog.',
+      'héllo 世界 👋 — ¿Qué tal? 日本語のテキスト。 Привет, мир! مرحبا',
+      'function f(x) { return x ** 2 + 0x1F; } // 1234567890 3.14159',
+      '  leading spaces\n\n\ttabs and\r\nCRLF, "quotes", \'apostrophes\' and it\'s they\'re',
+      '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}',
+    ];
+    for (const text of texts) expect(estimateCompletionTokens('gpt-4o', text)).toBe(reference.encode(text, [], []).length);
+  });
+
   it('a degenerate 200k-character run finishes fast (js-tiktoken alone is quadratic on it)', () => {
     const started = performance.now();
     // 16 "a" are 2 tokens in o200k_base, so slicing at 16 matches the exact count (8 per token).
