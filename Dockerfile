@@ -1,5 +1,5 @@
 # One image for the proxy (`start`, the default) and the ingest worker (`ingest`).
-# TypeScript runs through tsx at start-up: there is no build step.
+# The TypeScript sources are transpiled to .build/ once here (bin/build.mjs); processes run plain JavaScript.
 FROM node:20-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,6 +14,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+RUN node bin/build.mjs
 # Created here, owned by the runtime user, so a fresh volume mounted on it inherits the ownership.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/'],
+    ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/', '.build/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -80,6 +80,11 @@ export function assembleInProxy(ctx: RequestCtx, maxCarriedBytes: number): boole
   return (o !== undefined && (o.omitRequest || o.omitResponse)) || ctx.capture.droppedBytes > 0 || ctx.capture.bytes + ctx.requestBody.length > maxCarriedBytes;
 }
 
+/** If assembling here ever fails, the call is still logged, without the bodies that were not to leave the process. */
+export function withoutBodies(ex: Exchange): Exchange {
+  return { ...ex, request_body: EMPTY, response_body: EMPTY, request_bytes: 0, response: { ...ex.response, captured: 0, complete: false } };
+}
+
 type Assembler = (ex: Exchange) => RequestEvent;
 let assembler: Promise<Assembler> | undefined;
 

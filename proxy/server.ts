@@ -19,7 +19,7 @@ import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAll
 import type { AttemptFailure, AttemptHandler, Forwarder } from './forwarder.ts';
 import { createForwarder } from './forwarder.ts';
 import { isOptInHeader, parseOptInHeaders } from './headers.ts';
-import { assembleHere, assembleInProxy, toExchange } from './record.ts';
+import { assembleHere, assembleInProxy, toExchange, withoutBodies } from './record.ts';
 import type { UsageFrameCutter } from './strip-usage.ts';
 import { createUsageFrameCutter } from './strip-usage.ts';
 import { captureChunk, newCapture } from './tee.ts';
@@ -98,7 +98,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     ctx.endedAt ??= performance.now();
     outcomes[outcome]++;
     if (assembleInProxy(ctx, maxCarriedBytes)) {
-      void assembleHere(ctx, config).then((event) => log(ctx, event, release), () => log(ctx, toExchange(ctx), release));
+      void assembleHere(ctx, config).then((event) => log(ctx, event, release), () => log(ctx, withoutBodies(toExchange(ctx)), release));
       return;
     }
     log(ctx, toExchange(ctx), release);
