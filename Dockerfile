@@ -9,6 +9,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:20-slim
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     SIGHTLINE_HOST=0.0.0.0 \
     SIGHTLINE_DATA_DIR=/app/data
 WORKDIR /app

@@ -3,15 +3,16 @@
 // saves each process tsx's module-loader thread (a second V8 isolate, ~40 MB RSS measured) and its
 // compile-on-import work; there is still no build step to remember: the entry point calls ensureBuild().
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** Folders the CLI's code lives in (tests and benches run through tsx/vitest, not from here). */
+/** Folders the CLI's code lives in (tests run through vitest, not from here; benches add bench/). */
 const SOURCE_DIRS = ['cli', 'config', 'contracts', 'providers', 'ledger', 'proxy', 'bus', 'ingest', 'analytics', 'dashboards', 'otel'];
-/** Files read at run time relative to the code, copied beside it. */
-const ASSET = /\.(sql|json)$/;
+/** Files read at run time relative to the code (migrations, fixtures), copied beside it. */
+const ASSET = /^(?!.*\.(ts|md)$)/;
 const OUT = path.join(ROOT, '.build');
 
 function walk(dir, out) {
@@ -29,8 +30,8 @@ function walk(dir, out) {
   return out;
 }
 
-function sources() {
-  return SOURCE_DIRS.flatMap((d) => walk(path.join(ROOT, d), [])).sort();
+function sources(dirs) {
+  return dirs.flatMap((d) => walk(path.join(ROOT, d), [])).sort();
 }
 
 /** Names the sources' current state: any edit, addition or removal gives another stamp. */
@@ -46,14 +47,18 @@ function stampOf(files, esbuildVersion) {
 // Relative `.ts` specifiers become `.js`: the emitted files sit where their sources sat, renamed.
 const TS_SPECIFIER = /((?:from|import)\s*\(?\s*)(["'])(\.{1,2}\/[^"']*?)\.ts\2/g;
 
-/** Returns the path of the transpiled CLI entry (cli/main.js), building it first when the sources changed. */
-export async function ensureBuild() {
-  const esbuild = await import('esbuild');
-  const files = sources();
-  const stamp = stampOf(files, esbuild.version);
+/**
+ * Returns the directory of the transpiled sources (the runtime folders, plus `extraDirs` such as bench/), building
+ * it first when a source changed. A source `x/y.ts` is at `<dir>/x/y.js`.
+ */
+export async function ensureBuild(extraDirs = []) {
+  const files = sources([...SOURCE_DIRS, ...extraDirs]);
+  // esbuild is loaded only to build (importing it costs ~15 MB RSS); its version comes from its package.json.
+  const esbuildVersion = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('esbuild/package.json'), 'utf8')).version;
+  const stamp = stampOf(files, esbuildVersion);
   const dir = path.join(OUT, stamp);
-  const entry = path.join(dir, 'cli', 'main.js');
-  if (existsSync(entry)) return entry;
+  if (existsSync(path.join(dir, 'package.json'))) return dir;
+  const esbuild = await import('esbuild');
 
   // Built aside and renamed into place, so concurrent starts never see half a build.
   const tmp = path.join(OUT, `.tmp-${stamp}-${process.pid}`);
@@ -78,10 +83,11 @@ export async function ensureBuild() {
     mkdirSync(path.dirname(out), { recursive: true });
     cpSync(f, out);
   }
-  writeFileSync(path.join(tmp, 'package.json'), '{"type":"module"}\n');
   // Code that re-runs the CLI (the embedded ingest worker) finds bin/ beside itself: point it at the real entry.
   mkdirSync(path.join(tmp, 'bin'), { recursive: true });
   writeFileSync(path.join(tmp, 'bin', 'sightline.mjs'), `await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'bin', 'sightline.mjs')).href)});\n`);
+  // Written last: its presence marks a complete build.
+  writeFileSync(path.join(tmp, 'package.json'), '{"type":"module"}\n');
   try {
     renameSync(tmp, dir);
   } catch {
@@ -94,7 +100,7 @@ export async function ensureBuild() {
     const p = path.join(OUT, old);
     if (old !== stamp && statSync(p).mtimeMs < dayAgo) rmSync(p, { recursive: true, force: true });
   }
-  return entry;
+  return dir;
 }
 
 // `node bin/build.mjs` builds ahead of time (the container image does, so its read-only code needs no first-start build).

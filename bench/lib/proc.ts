@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RUN_TS = fileURLToPath(new URL('../../bin/run-ts.mjs', import.meta.url));
+// Servers run from the transpiled build, as the product runs, so their RSS and CPU are not the TypeScript loader's.
+const RUN_BUILT = fileURLToPath(new URL('../../bin/run-built.mjs', import.meta.url));
 const CLOCK_TICKS_PER_S = 100; // USER_HZ on Linux; /proc/<pid>/stat counts CPU time in these ticks
 
 export function hasTaskset(): boolean {
@@ -32,7 +33,7 @@ export interface SpawnOptions {
 }
 
 export async function startServerChild(entry: string, args: string[], opts: SpawnOptions = {}): Promise<ServerChild> {
-  const nodeArgv = [process.execPath, ...(opts.nodeFlags ?? []), RUN_TS, entry, ...args];
+  const nodeArgv = [process.execPath, ...(opts.nodeFlags ?? []), RUN_BUILT, entry, ...args];
   const [cmd, ...argv] = opts.cpus === undefined ? nodeArgv : ['taskset', '-c', opts.cpus, ...nodeArgv];
   // taskset execs node in place, so the pid we get is the node process itself.
   const child: ChildProcess = spawn(cmd!, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,16 +1,24 @@
 // What every proxy-bench mode shares: the CPU layout (issue #14: the gateway's whole process tree on one core, the
 // load generator on the other, the upstream mock beside the generator), the request bodies, starting a target
 // process, and one measured closed-loop run with the target tree's CPU time.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openSpoolReader } from '../../bus/spool/index.ts';
 import type { LoadResult, LoadTool } from '../lib/loadgen.ts';
 import { runLoad } from '../lib/loadgen.ts';
 import type { ServerChild } from '../lib/proc.ts';
-import { startServerChild, treeCpuSeconds, treeMemory } from '../lib/proc.ts';
+import { REPO_ROOT, startServerChild, treeCpuSeconds, treeMemory } from '../lib/proc.ts';
 
 export const SERVERS = 'bench/lib/servers.ts';
+/** The node flags `npm start` runs Sightline with, read from package.json so the bench cannot drift from it. */
+export const SIGHTLINE_NODE_FLAGS: readonly string[] = sightlineNodeFlags();
+
+function sightlineNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const m = /^node((?:\s+--\S+)*)\s+bin\/sightline\.mjs\b/.exec(pkg.scripts.start ?? '');
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
 /** The path every proxy target serves (the raw pass-throughs strip /openai like Sightline's route does). */
 export const CHAT_PATH = '/openai/v1/chat/completions';
 
@@ -84,9 +92,11 @@ async function countSpool(dir: string): Promise<EventCount> {
  */
 export async function startTarget(ctx: BenchContext, role: string, opts: { env?: string[]; nodeFlags?: string[] } = {}): Promise<Target> {
   const dataDir = role === 'sightline' ? mkdtempSync(path.join(tmpdir(), 'sightline-bench-proxy-')) : undefined;
+  // Sightline runs with the V8 flags its CLI runs with (package.json `start`), so the bench measures the product.
+  const nodeFlags = [...(role === 'sightline' ? SIGHTLINE_NODE_FLAGS : []), ...(opts.nodeFlags ?? [])];
   try {
     const child = await startServerChild(SERVERS, [role, ctx.upstreamUrl, ...(dataDir ? [dataDir, ...(opts.env ?? [])] : [])], {
-      cpus: ctx.cpuTarget, ...(opts.nodeFlags ? { nodeFlags: opts.nodeFlags } : {}),
+      cpus: ctx.cpuTarget, ...(nodeFlags.length > 0 ? { nodeFlags } : {}),
     });
     return {
       role, child, url: `http://127.0.0.1:${child.port}${CHAT_PATH}`,
