@@ -30,7 +30,7 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const proxy = createProxyServer({ config, sink, ...(metrics ? { metrics } : {}) });
   const server = proxy.server;
-  attachRealtime(server, { config, sink });
+  const realtime = attachRealtime(server, { config, sink });
   // Streams may be long-lived: never cut them for idleness at the server level.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -47,10 +47,13 @@ export async function startProxy(
     url: `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`,
     sink,
     async close() {
-      await new Promise<void>((resolve) => {
+      const closed = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      // Upgraded sockets would keep the server open: WebSocket sessions are told the gateway is going away.
+      realtime.closeAll();
+      await closed;
       await proxy.drain();
       await proxy.close();
       await sink.close();

@@ -64,7 +64,21 @@ interface Session {
 }
 
 /** Serves WebSocket upgrades of `server`: realtime sessions through http-proxy-middleware, the rest as HTTP. */
-export function attachRealtime(server: http.Server, deps: RealtimeDeps): void {
+export interface RealtimeSessions {
+  /** Ends every open session with 1001 (going away) both ways, as a server that shuts down should. */
+  closeAll(): void;
+}
+
+/** Close frames for 1001: unmasked to the client, masked (as a client must) to the upstream. */
+const GOING_AWAY = { toClient: Buffer.from([0x88, 0x02, 0x03, 0xe9]), toUpstream: maskedClose(1001) };
+
+function maskedClose(code: number): Buffer {
+  const mask = [0x5c, 0x2e, 0x91, 0x07];
+  const payload = [code >> 8, code & 0xff];
+  return Buffer.from([0x88, 0x80 | payload.length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4]!)]);
+}
+
+export function attachRealtime(server: http.Server, deps: RealtimeDeps): RealtimeSessions {
   const { config, sink } = deps;
   const auth = deps.authenticator ?? createAuthenticator(config.keys, authRequired(config.server.host, config.server.require_auth));
   const guard = deps.targetGuard ?? createTargetGuard(config.allowed_targets);
@@ -73,6 +87,8 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): void {
   const timeoutMs = config.limits.upstream_timeout_ms;
   const rejectUnlogged = config.logging.on_failure === 'reject';
   const sessions = new WeakMap<IncomingMessage, Session>();
+  /** Sessions past the handshake, with their two sockets, until they close. */
+  const open = new Map<Session, { client: Socket; upstream: Socket }>();
   /** Upgraded upstream sockets until http-proxy has piped them: the tee starts then. */
   const opening = new WeakMap<Socket, () => void>();
 
@@ -198,7 +214,11 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): void {
     answered(s, res);
     s.upgraded = true;
     s.ctx.contentType = REALTIME_CONTENT_TYPE;
-    upstream.once('close', () => finish(s, 'completed'));
+    open.set(s, { client, upstream });
+    upstream.once('close', () => {
+      open.delete(s);
+      finish(s, 'completed');
+    });
     opening.set(upstream, () => tee(s, upstream, client));
   }
 
@@ -311,6 +331,21 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrade(req, socket, head).catch(() => socket.destroy());
   });
+
+  return {
+    closeAll() {
+      for (const [s, { client, upstream }] of open) {
+        if (s.closeCode === 0) s.closeCode = 1001;
+        client.end(GOING_AWAY.toClient);
+        upstream.end(GOING_AWAY.toUpstream);
+        // Peers that do not answer the close in time are cut: shutting down must not wait on them.
+        setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, 2000).unref();
+      }
+    },
+  };
 }
 
 function newSession(req: IncomingMessage): Session {

@@ -428,3 +428,15 @@ describe('other upgrade requests', () => {
     expect(await eventFor(gw, r.headers['sightline-id'])).toMatchObject({ provider: 'anthropic', method: 'GET' });
   });
 });
+
+describe('shutting down', () => {
+  it('ends open sessions with 1001 (going away) and logs them, instead of waiting for them', async () => {
+    const own = await startTestGateway({ env: { SIGHTLINE_UPSTREAM_OPENAI: upstream.url } });
+    const c = await connect('/openai/v1/realtime?model=gpt-realtime', { base: own.url });
+    await c.waitForType('session.created');
+    const closing = own.close();
+    expect((await c.closed).code).toBe(1001);
+    await closing;
+    expect(await eventFor(own, c.response.headers['sightline-id'])).toMatchObject({ endpoint: 'realtime', status: 101, close_code: 1001 });
+  });
+});
