@@ -25,13 +25,11 @@ const tokenCount = z.number().int().nonnegative();
 /** Bounded to the UInt32 column it lands in. */
 const messageCount = z.number().int().nonnegative().max(0xffff_ffff);
 
-export const RequestEventSchema = z.object({
-  schema_version: z.literal(SCHEMA_VERSION),
+/** Who made a call and when: the same fields, in the same order, in the row and in the exchange it comes from. */
+export const CALL_ATTRIBUTION = {
   request_id: z.uuid(),
   /** ISO-8601 UTC with milliseconds: when the proxy received the request. */
   created_at: z.iso.datetime({ precision: 3 }),
-
-  // attribution
   organization_id: z.string(),
   team: z.string(),
   key_id: z.string(),
@@ -40,16 +38,26 @@ export const RequestEventSchema = z.object({
   session_path: z.string(),
   session_name: z.string(),
   properties: z.record(z.string(), z.string()),
+};
 
-  // what was called
-  provider: ProviderId,
-  model: z.string(),
-  response_model: z.string(),
+/** Where a call went. */
+export const CALL_TARGET = {
   endpoint: Endpoint,
   path: z.string(),
   method: z.string(),
   target_host: z.string(),
   stream: z.boolean(),
+};
+
+export const RequestEventSchema = z.object({
+  schema_version: z.literal(SCHEMA_VERSION),
+  ...CALL_ATTRIBUTION,
+
+  // what was called
+  provider: ProviderId,
+  model: z.string(),
+  response_model: z.string(),
+  ...CALL_TARGET,
 
   // outcome
   status: z.number().int(),

@@ -9,7 +9,7 @@
 // Version 1 (an already assembled RequestEvent) stays valid on the bus: the proxy still writes it when a body
 // must not leave the process (Sightline-Omit-*) or is too large to carry.
 import { z } from 'zod';
-import { CACHE_STATUSES, Endpoint, ProviderId } from './event.ts';
+import { CACHE_STATUSES, CALL_ATTRIBUTION, CALL_TARGET, ProviderId } from './event.ts';
 
 export const EXCHANGE_SCHEMA_VERSION = 2;
 
@@ -52,26 +52,12 @@ export type ExchangeRealtime = z.infer<typeof ExchangeRealtimeSchema>;
 
 export const ExchangeMetaSchema = z.object({
   schema_version: z.literal(EXCHANGE_SCHEMA_VERSION),
-  request_id: z.uuid(),
-  created_at: z.iso.datetime({ precision: 3 }),
-
-  organization_id: z.string(),
-  team: z.string(),
-  key_id: z.string(),
-  user_id: z.string(),
-  session_id: z.string(),
-  session_path: z.string(),
-  session_name: z.string(),
-  properties: z.record(z.string(), z.string()),
+  ...CALL_ATTRIBUTION,
 
   provider: ProviderId,
   /** Model the caller asked for (body, else path; a realtime session's `model` query parameter). */
   model: z.string(),
-  endpoint: Endpoint,
-  path: z.string(),
-  method: z.string(),
-  target_host: z.string(),
-  stream: z.boolean(),
+  ...CALL_TARGET,
 
   /** Final status, with the sentinels of event.ts for cut (-2), cancelled (-3) and no response (-1). */
   status: z.number().int(),

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { RequestEventSchema, SCHEMA_VERSION, type RequestEvent } from '../../contracts/event.ts';
 import { EXCHANGE_SCHEMA_VERSION, type Exchange } from '../../contracts/exchange.ts';
 
-export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
-  return RequestEventSchema.parse({
-    schema_version: SCHEMA_VERSION,
+/** Who called, the same in rows and exchanges. */
+function attribution() {
+  return {
     request_id: randomUUID(),
     created_at: new Date().toISOString(),
     organization_id: 'org_acme',
@@ -17,6 +17,13 @@ export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
     session_path: '/plan/step-1',
     session_name: 'planning',
     properties: { env: 'test', 'feature.flag': 'on' },
+  };
+}
+
+export function makeEvent(overrides: Partial<RequestEvent> = {}): RequestEvent {
+  return RequestEventSchema.parse({
+    schema_version: SCHEMA_VERSION,
+    ...attribution(),
     provider: 'openai',
     model: 'gpt-4o-mini',
     response_model: 'gpt-4o-mini-2024-07-18',
@@ -60,16 +67,7 @@ export function makeExchange(response: { body: Buffer; contentType: string; cont
   const request = Buffer.from('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}');
   return {
     schema_version: EXCHANGE_SCHEMA_VERSION,
-    request_id: randomUUID(),
-    created_at: new Date().toISOString(),
-    organization_id: 'org_acme',
-    team: 'research',
-    key_id: 'key_1',
-    user_id: 'user_42',
-    session_id: '',
-    session_path: '',
-    session_name: '',
-    properties: {},
+    ...attribution(),
     provider: 'openai',
     model: 'gpt-4o-mini',
     endpoint: 'chat',
