@@ -52,6 +52,8 @@ export function spawnSightline(args: string[], env: Record<string, string>): Sig
     }
   };
   process.once('exit', cleanup);
+  // Once it has exited there is nothing to clean up: a test spawning many gateways must not pile up listeners.
+  proc.once('exit', () => process.removeListener('exit', cleanup));
   return {
     proc,
     pid: proc.pid!,
