@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { applyTracingEnv, TracingSchema } from './tracing.ts';
 
 const hostPort = z.string().regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:]+\])(:(\*|\d{1,5}))?$/i, 'expected host[:port] (host may be *, *.example.com; port may be *)');
 
@@ -126,6 +127,8 @@ export const ConfigSchema = z.strictObject({
       allowlist: z.array(z.string()).optional(),
     })).default({}),
   }).prefault({}),
+  /** OpenTelemetry (config/tracing.ts): off unless an OTLP endpoint is set. */
+  tracing: TracingSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -177,6 +180,7 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   set('CLICKHOUSE_USER', (v) => { section('clickhouse').user = v; });
   set('CLICKHOUSE_PASSWORD', (v) => { section('clickhouse').password = v; });
   set('SIGHTLINE_CLICKHOUSE_HTTP_PORT', (v) => { section('clickhouse').http_port = v; });
+  applyTracingEnv(set, () => section('tracing'));
   // With Kafka configured and no explicit sink, the bus is Kafka.
   if (out.sink === undefined && Array.isArray(section('kafka').brokers) && (section('kafka').brokers as unknown[]).length > 0) out.sink = 'kafka';
   return out;

@@ -87,9 +87,13 @@ export const RequestEventSchema = z.object({
   cache_status: z.enum(CACHE_STATUSES),
   attempts: z.number().int().positive(),
 
-  // tracing
+  // tracing: the W3C trace the call belongs to ('' when untraced), the proxy's span in it, the caller's span
+  // (its parent; '' for a trace the proxy started) and whether the trace was sampled (its span was exported).
+  // The defaults keep v1 events written before tracing valid.
   trace_id: z.string(),
   span_id: z.string(),
+  parent_span_id: z.string().default(''),
+  trace_sampled: z.boolean().default(false),
 
   // bodies ('' when omitted by Sightline-Omit-* or not captured)
   request_body: z.string(),

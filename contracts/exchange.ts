@@ -70,8 +70,16 @@ export const ExchangeMetaSchema = z.object({
 
   cache_status: z.enum(CACHE_STATUSES),
   attempts: z.number().int().positive(),
+  /** W3C trace of the call ('' when untraced): its trace, and the proxy's span named upstream in traceparent. */
   trace_id: z.string(),
   span_id: z.string(),
+  /**
+   * The caller's span the proxy's is a child of ('' or absent when the proxy started the trace), and whether the
+   * trace is sampled (ingest exports the span only then). Optional rather than defaulted: an untraced call's
+   * metadata carries neither, and exchanges written before tracing parse as they are.
+   */
+  parent_span_id: z.string().regex(/^([0-9a-f]{16})?$/, 'expected 16 lowercase hex digits').optional(),
+  trace_sampled: z.boolean().optional(),
 
   /** Length of the caller's request body, carried whole. */
   request_bytes: count,

@@ -87,6 +87,8 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
     attempts: ex.attempts,
     trace_id: ex.trace_id,
     span_id: ex.span_id,
+    parent_span_id: ex.parent_span_id ?? '',
+    trace_sampled: ex.trace_sampled ?? false,
     request_body: truncate(requestText, deps.maxLoggedBodyBytes),
     response_body: truncate(bodyText, deps.maxLoggedBodyBytes),
     request_bytes: ex.realtime?.bytes_in ?? ex.request_bytes,

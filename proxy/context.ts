@@ -5,6 +5,7 @@ import type { Principal } from './auth.ts';
 import type { AttemptControl } from './forwarder.ts';
 import type { OptInHeaders } from './headers.ts';
 import type { Capture } from './tee.ts';
+import type { TraceContext } from './trace.ts';
 
 /** How the exchange ended, decided exactly once. */
 export type Outcome =
@@ -56,4 +57,6 @@ export interface RequestCtx {
   outcome: Outcome | undefined;
   errorCode: string;
   errorType: string;
+  /** The call's W3C trace (trace.ts); undefined when untraced (tracing off and no traceparent came). */
+  trace: TraceContext | undefined;
 }

@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
+import { metricsUrl } from '../config/tracing.ts';
 import type { EventSink } from '../contracts/sink.ts';
 import { attachRealtime } from './realtime.ts';
 import { createProxyServer } from './server.ts';
@@ -31,6 +32,10 @@ export async function startProxy(
   const proxy = createProxyServer({ config, sink, ...(metrics ? { metrics } : {}) });
   const server = proxy.server;
   const realtime = attachRealtime(server, { config, sink });
+  // The metrics SDK is loaded only when there is somewhere to send metrics.
+  const telemetry = metricsUrl(config.tracing) === undefined
+    ? undefined
+    : (await import('../otel/proxy.ts')).startProxyTelemetry(config.tracing, () => ({ ...proxy.counters(), events: sink.stats }));
   // Streams may be long-lived: never cut them for idleness at the server level.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -57,6 +62,7 @@ export async function startProxy(
       await proxy.drain();
       await proxy.close();
       await sink.close();
+      await telemetry?.shutdown();
     },
   };
 }

@@ -29,6 +29,7 @@ import { isOptInHeader, parseOptInHeaders } from './headers.ts';
 import { toExchange } from './record.ts';
 import { attemptError, channels, CREDENTIAL_QUERY, newCtx } from './server.ts';
 import { captureChunk } from './tee.ts';
+import { createTraceStarter, traceparentOf } from './trace.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
 import { CLOSE_ABNORMAL, createFrameReader, piecesInclude } from './ws-frames.ts';
@@ -86,6 +87,7 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): Realtim
   const maxKeptBytes = Math.floor(config.ingest.max_event_bytes / 2);
   const timeoutMs = config.limits.upstream_timeout_ms;
   const rejectUnlogged = config.logging.on_failure === 'reject';
+  const startTrace = createTraceStarter(config.tracing);
   const sessions = new WeakMap<IncomingMessage, Session>();
   /** Sessions past the handshake, with their two sockets, until they close. */
   const open = new Map<Session, { client: Socket; upstream: Socket }>();
@@ -148,6 +150,7 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): Realtim
     ctx.stream = true;
     ctx.adapter = openaiAdapter;
     ctx.model = new URLSearchParams(upstreamQuery).get('model') ?? '';
+    ctx.trace = startTrace(req.headers);
     // A header wins over a query parameter of the same name.
     const optIn = parseOptInHeaders({ ...fromQuery, ...req.headers });
     ctx.optIn = optIn;
@@ -183,6 +186,8 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): Realtim
     for (const name of Object.keys(req.headers)) {
       if (isOptInHeader(name) || name === 'sec-websocket-extensions') delete req.headers[name];
     }
+    // The session is a span of the caller's trace: the upstream's handshake names it as the parent.
+    if (ctx.trace !== undefined) req.headers.traceparent = traceparentOf(ctx.trace);
   }
 
   function sendingHandshake(proxyReq: ClientRequest, req: IncomingMessage, socket: Socket): void {

@@ -21,6 +21,7 @@ export function toExchange(ctx: RequestCtx): Exchange {
   const end = ctx.endedAt ?? ctx.startedAt;
   const p = ctx.principal;
   const o = ctx.optIn;
+  const t = ctx.trace;
   return {
     schema_version: EXCHANGE_SCHEMA_VERSION,
     request_id: ctx.requestId,
@@ -48,8 +49,11 @@ export function toExchange(ctx: RequestCtx): Exchange {
     error_code: ctx.errorCode,
     cache_status: 'none',
     attempts: 1,
-    trace_id: '',
-    span_id: '',
+    trace_id: t?.traceId ?? '',
+    span_id: t?.spanId ?? '',
+    // Undefined when untraced: JSON.stringify leaves them out, so an untraced exchange is as it was.
+    parent_span_id: t?.parentSpanId,
+    trace_sampled: t?.sampled,
     request_bytes: ctx.requestBody.length,
     request_body: ctx.requestBody,
     response_body: cap.bytes === 0 ? EMPTY : capturedBytes(cap),

@@ -25,6 +25,7 @@ import { createUsageFrameCutter } from './strip-usage.ts';
 import { captureChunk, newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
+import { createTraceStarter, traceparentOf } from './trace.ts';
 
 export { ADMIN_PREFIX };
 
@@ -56,6 +57,8 @@ export interface ProxyServer {
   server: http.Server;
   /** Resolves once every call that started has logged its event. */
   drain(): Promise<void>;
+  /** The request counters /_sightline/metrics serves (also exported over OTLP when configured). */
+  counters(): { outcomes: Readonly<Record<Outcome, number>>; unlogged: Readonly<Record<'served' | 'rejected', number>>; inFlight: number };
   close(): Promise<void>;
 }
 
@@ -76,6 +79,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   const rejectUnlogged = config.logging.on_failure === 'reject';
   // /custom/ needs Sightline-Target-Url, which the message names separately.
   const knownPrefixes = adapters.filter((a) => a.defaultBaseUrl !== '').map((a) => a.prefix);
+  const startTrace = createTraceStarter(config.tracing);
 
   const outcomes: Record<Outcome, number> = { completed: 0, upstream_cut: 0, client_cancelled: 0, rejected: 0 };
   const unlogged = { served: 0, rejected: 0 };
@@ -130,6 +134,8 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q + 1);
+    // First, so that a call refused below is still a span in the caller's trace.
+    ctx.trace = startTrace(req.headers);
     const optIn = parseOptInHeaders(req.headers);
     ctx.optIn = optIn;
     if (optIn.requestId) ctx.requestId = optIn.requestId;
@@ -198,7 +204,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
     const url = ctx.targetUrl!;
     const body = ctx.forwardBody ?? ctx.requestBody;
-    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame);
+    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace === undefined ? undefined : traceparentOf(ctx.trace));
     if (body.length > 0 || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers.push('content-length', String(body.length));
 
     let cutter: UsageFrameCutter | undefined;
@@ -323,6 +329,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       if (inFlight === 0) return Promise.resolve();
       return new Promise((resolve) => drained.push(resolve));
     },
+    counters: () => ({ outcomes, unlogged, inFlight }),
     close: () => forwarder.close(),
   };
 }
@@ -360,20 +367,26 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     outcome: undefined,
     errorCode: '',
     errorType: '',
+    trace: undefined,
   };
 }
 
-/** The caller's headers for the upstream, as a flat list: Sightline's own and hop-by-hop ones removed. */
-function upstreamHeaders(raw: readonly string[], identity: boolean): string[] {
+/**
+ * The caller's headers for the upstream, as a flat list: Sightline's own and hop-by-hop ones removed, and the
+ * caller's traceparent replaced by the call's own when it is traced (the proxy's span is the upstream's parent).
+ */
+function upstreamHeaders(raw: readonly string[], identity: boolean, traceparent: string | undefined): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (NOT_FORWARDED.has(name) || isOptInHeader(name)) continue;
+    if (traceparent !== undefined && name === 'traceparent') continue;
     // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
     if (identity && name === 'accept-encoding') continue;
     out.push(name, raw[i + 1]!);
   }
   if (identity) out.push('accept-encoding', 'identity');
+  if (traceparent !== undefined) out.push('traceparent', traceparent);
   return out;
 }
 
