@@ -120,10 +120,10 @@ function published(s: Service): Published[] {
   });
 }
 
-/** Every env name config/index.ts reads, taken from its source so a rename there fails here. */
+/** Every env name config/index.ts reads (and config/tracing.ts, whose OTEL_* it applies), taken from their source. */
 function configLoaderEnvNames(): Set<string> {
   const src = read('config/index.ts');
-  const names = new Set([...src.matchAll(/set\('([A-Z0-9_]+)'/g)].map((m) => m[1]!));
+  const names = new Set([...`${src}\n${read('config/tracing.ts')}`.matchAll(/set\('([A-Z0-9_]+)'/g)].map((m) => m[1]!));
   for (const m of src.matchAll(/\benv\.([A-Z0-9_]+)/g)) names.add(m[1]!);
   const providers = /const PROVIDER_ENV = \[([^\]]*)\]/.exec(src);
   const loop = /set\(`([A-Z0-9_]+)\$\{p\.toUpperCase\(\)\}`/.exec(src);
@@ -137,7 +137,7 @@ const SIGHTLINE_SERVICES = ['proxy', 'ingest'] as const;
 describe('docker-compose.yml', () => {
   it('has the production services', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['clickhouse', 'gateway', 'grafana', 'ingest', 'kafka', 'otel-collector', 'proxy', 'redis'],
+      ['clickhouse', 'gateway', 'grafana', 'ingest', 'jaeger', 'kafka', 'otel-collector', 'proxy', 'redis'],
     );
   });
 
@@ -188,13 +188,13 @@ describe('docker-compose.yml', () => {
   it('sets on Sightline services only env names the config loader reads', () => {
     const known = configLoaderEnvNames();
     // the extraction itself must see the loader's names, or this test would pass vacuously
-    for (const n of ['SIGHTLINE_PORT', 'SIGHTLINE_HOST', 'SIGHTLINE_SINK', 'KAFKA_BROKERS', 'CLICKHOUSE_URL', 'KAFKA_SASL_USERNAME', 'SIGHTLINE_UPSTREAM_AZURE']) {
+    for (const n of ['SIGHTLINE_PORT', 'SIGHTLINE_HOST', 'SIGHTLINE_SINK', 'KAFKA_BROKERS', 'CLICKHOUSE_URL', 'KAFKA_SASL_USERNAME', 'SIGHTLINE_UPSTREAM_AZURE', 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
       expect(known).toContain(n);
     }
     // the loader reads SIGHTLINE_CONFIG in loadConfig rather than applyEnv
     known.add('SIGHTLINE_CONFIG');
     for (const name of SIGHTLINE_SERVICES) {
-      const ours = Object.keys(envOf(service(name))).filter((k) => /^(SIGHTLINE|KAFKA|CLICKHOUSE)_/.test(k));
+      const ours = Object.keys(envOf(service(name))).filter((k) => /^(SIGHTLINE|KAFKA|CLICKHOUSE|OTEL)_/.test(k));
       expect(ours.length).toBeGreaterThan(0);
       expect(ours.filter((k) => !known.has(k)), `unknown env on ${name}`).toEqual([]);
     }
@@ -254,8 +254,8 @@ describe('docker-compose.yml', () => {
     expect(envOf(grafana).GF_INSTALL_PLUGINS).toContain('grafana-clickhouse-datasource');
     const dir = hostPathOf(grafana, '/etc/grafana/provisioning/datasources');
     const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
-    expect(files.length).toBeGreaterThan(0);
-    const text = readFileSync(path.join(dir, files[0]!), 'utf8');
+    const text = files.map((f) => readFileSync(path.join(dir, f), 'utf8')).find((t) => t.includes('grafana-clickhouse-datasource'));
+    expect(text).toBeDefined();
     const Datasource = z.object({
       datasources: z.array(z.looseObject({
         type: z.string(),
@@ -263,7 +263,7 @@ describe('docker-compose.yml', () => {
         secureJsonData: z.looseObject({ password: z.string() }),
       })),
     });
-    const ds = Datasource.parse(parseYaml(text)).datasources.find((d) => d.type === 'grafana-clickhouse-datasource');
+    const ds = Datasource.parse(parseYaml(text!)).datasources.find((d) => d.type === 'grafana-clickhouse-datasource');
     expect(ds).toBeDefined();
     expect(ds!.jsonData.host).toBe('clickhouse');
     expect(services[ds!.jsonData.host]).toBeDefined();
@@ -303,6 +303,36 @@ describe('docker-compose.yml', () => {
       for (const e of p.exporters) expect(cfg.exporters).toHaveProperty(e);
     }
     for (const m of text.matchAll(/\$\{env:([A-Z0-9_]+)\}/g)) expect(envOf(otel)[m[1]!], m[1]).toBeTruthy();
+  });
+
+  it('wires tracing: proxy and ingest export OTLP to the collector, which sends traces to Jaeger, which Grafana reads', () => {
+    const collector = service('otel-collector');
+    for (const name of SIGHTLINE_SERVICES) {
+      const env = envOf(service(name));
+      const config = parseConfig(readFileSync(hostPathOf(service(name), env.SIGHTLINE_CONFIG!), 'utf8'), env);
+      const endpoint = new URL(config.tracing.endpoint!);
+      expect(endpoint.hostname, `${name} exports to the collector service`).toBe('otel-collector');
+      expect(endpoint.port).toBe('4318');
+      expect(config.tracing.service_name).toBe('sightline');
+      // A row's trace_id links to Jaeger's UI on the port compose publishes.
+      const link = new URL(config.tracing.trace_url_template!.replace('{trace_id}', 'abc'));
+      expect(published(service('jaeger'))).toContainEqual({ host: link.port, container: '16686' });
+    }
+    const cfg = z.object({
+      exporters: z.record(z.string(), z.unknown()),
+      service: z.object({ pipelines: z.object({ traces: z.object({ exporters: z.array(z.string()) }) }) }),
+    }).parse(parseYaml(readFileSync(hostPathOf(collector, '/etc/otelcol-contrib/config.yaml'), 'utf8')));
+    const toJaeger = cfg.service.pipelines.traces.exporters.find((e) => e.startsWith('otlp/'));
+    expect(toJaeger).toBeDefined();
+    const jaegerExporter = z.object({ endpoint: z.string(), tls: z.object({ insecure: z.literal(true) }) }).parse(cfg.exporters[toJaeger!]);
+    expect(jaegerExporter.endpoint).toBe('jaeger:4317');
+    expect(dependsOn(collector)).toMatchObject({ jaeger: 'service_healthy' });
+    const grafana = service('grafana');
+    const dir = hostPathOf(grafana, '/etc/grafana/provisioning/datasources');
+    const datasources = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))
+      .flatMap((f) => z.object({ datasources: z.array(z.looseObject({ type: z.string(), url: z.string().optional() })) }).parse(parseYaml(readFileSync(path.join(dir, f), 'utf8'))).datasources);
+    const jaeger = datasources.find((d) => d.type === 'jaeger');
+    expect(new URL(jaeger!.url!).host).toBe('jaeger:16686');
   });
 
   it('mounts only files that exist and named volumes that are declared', () => {
