@@ -91,6 +91,9 @@ export const tracesUrl = (t: TracingConfig): string | undefined => signalUrl(t, 
 /** Where metrics go; undefined = metrics off (the metrics SDK is then never loaded). */
 export const metricsUrl = (t: TracingConfig): string | undefined => signalUrl(t, t.metrics_endpoint, '/v1/metrics', t.metrics);
 
+/** Whether a process exports anything at all (else otel/ and the SDK are never loaded). */
+export const telemetryEnabled = (t: TracingConfig): boolean => tracesUrl(t) !== undefined || metricsUrl(t) !== undefined;
+
 /** A row's trace as a link, when a template is configured. */
 export function traceUrl(t: TracingConfig, traceId: string, spanId = ''): string | undefined {
   if (t.trace_url_template === undefined || traceId === '') return undefined;

@@ -5,6 +5,7 @@ import { appendFileSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync 
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../config/index.ts';
+import { telemetryEnabled } from '../config/tracing.ts';
 import { createClickHouse } from '../analytics/client.ts';
 import type { ClickHouseHttpServer } from '../analytics/http-server.ts';
 import { startClickHouseHttp } from '../analytics/http-server.ts';
@@ -48,6 +49,8 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
   }
 
   const kafka = config.kafka.brokers.length > 0;
+  // OpenTelemetry (otel/): spans and GenAI metrics of stored rows; the SDK is loaded only with an endpoint set.
+  const telemetry = telemetryEnabled(config.tracing) ? (await import('../otel/ingest.ts')).startIngestTelemetry(config, log) : undefined;
   const deadLetters = kafka ? kafkaDeadLetters(config) : fileDeadLetters(path.join(config.data_dir, 'dead-letters.jsonl'));
   const pipeline = createPipeline({
     writer: createWriter(client, { maxRowsPerInsert: config.ingest.batch_max_rows }),
@@ -55,6 +58,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
     redact: redactorFromConfig(config.redaction),
     maxEventBytes: config.ingest.max_event_bytes,
     assemble: assembleDepsFromConfig(config),
+    ...(telemetry ? { afterStore: telemetry.afterStore } : {}),
   });
 
   const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools(config, pipeline, log);
@@ -76,6 +80,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
     async stop() {
       clearInterval(statsTimer);
       await source.stop();
+      await telemetry?.shutdown();
       await deadLetters.close?.();
       await http?.close();
       await client.close();

@@ -44,6 +44,11 @@ export interface PipelineOptions {
   maxEventBytes: number;
   /** How exchanges (v2) become rows: prices (with the config's overrides) and the logged-body limit. */
   assemble?: AssembleDeps;
+  /**
+   * Told of each row (redacted) as it is prepared; the function it returns runs once the row's batch is stored
+   * (OpenTelemetry export, otel/ingest.ts). It keeps what it needs, so the batch does not keep its rows.
+   */
+  afterStore?: (row: RequestEvent) => (() => void) | undefined;
 }
 
 type Decoded = { ok: true; event: RequestEvent } | { ok: false; letter: DeadLetter };
@@ -107,10 +112,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     async handle(raw) {
       const events: RequestEvent[] = [];
       const letters: DeadLetter[] = [];
+      const stored: (() => void)[] = [];
       for (const msg of raw) {
         const d = decodeEvent(msg, opts.maxEventBytes, deps);
-        if (d.ok) events.push(opts.redact(d.event));
-        else letters.push(d.letter);
+        if (!d.ok) {
+          letters.push(d.letter);
+          continue;
+        }
+        const row = opts.redact(d.event);
+        events.push(row);
+        const after = opts.afterStore?.(row);
+        if (after !== undefined) stored.push(after);
       }
       if (events.length > 0) {
         try {
@@ -127,6 +139,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       stats.received += raw.length;
       stats.written += events.length;
       stats.deadLettered += letters.length;
+      if (events.length > 0) for (const after of stored) after();
     },
   };
 }

@@ -26,7 +26,7 @@ describe.each(['http/protobuf', 'http/json'] as const)('ingest telemetry over %s
     const unsampled = makeEvent({ trace_id: TRACE, span_id: '4444444444444444', trace_sampled: false });
     const untraced = makeEvent({ trace_id: '', span_id: '', trace_sampled: false });
     const before = receiver.spans.length;
-    t.afterStore([sampled, root, unsampled, untraced]);
+    for (const row of [sampled, root, unsampled, untraced]) t.afterStore(row)?.();
     await t.flush();
     const spans = receiver.spans.slice(before);
     expect(spans.map((s) => s.spanId).sort()).toEqual([spanId, '3333333333333333']);
@@ -62,7 +62,7 @@ describe('ingest telemetry', () => {
     const t = telemetry({});
     const before = receiver.spans.length;
     const metricsBefore = receiver.metrics.length;
-    t.afterStore([makeEvent({ trace_id: TRACE, span_id: '5555555555555555', trace_sampled: true, status: 429, error_type: 'rate_limit_exceeded', prompt_tokens: 0, completion_tokens: 0 })]);
+    t.afterStore(makeEvent({ trace_id: TRACE, span_id: '5555555555555555', trace_sampled: true, status: 429, error_type: 'rate_limit_exceeded', prompt_tokens: 0, completion_tokens: 0 }))?.();
     await t.shutdown();
     const span = receiver.spans.slice(before).find((s) => s.spanId === '5555555555555555')!;
     expect(span.status).toEqual({ code: 2, message: 'rate_limit_exceeded' });

@@ -38,8 +38,11 @@ export function createMetrics(t: TracingConfig, url: string, component: Componen
   };
 }
 
-/** Records one stored call on the GenAI client metrics; calls that are no GenAI operation are left out. */
-export type GenAiRecorder = (row: RequestEvent) => void;
+/**
+ * Takes what the GenAI client metrics need of a row (so the row itself need not be kept) and returns the recording,
+ * run once the row is stored; undefined for calls that are no GenAI operation.
+ */
+export type GenAiRecorder = (row: RequestEvent) => (() => void) | undefined;
 
 export function genAiRecorder(meter: Meter): GenAiRecorder {
   const tokens = meter.createHistogram('gen_ai.client.token.usage', {
@@ -53,16 +56,21 @@ export function genAiRecorder(meter: Meter): GenAiRecorder {
   });
   return (row) => {
     const op = operationName(row);
-    if (op === undefined) return;
+    if (op === undefined) return undefined;
     const attributes = metricAttributes(row, op);
     const error = errorType(row);
-    duration.record(row.latency_ms / 1000, error === undefined ? attributes : { ...attributes, 'error.type': error });
+    const seconds = row.latency_ms / 1000;
     // Only counts the provider reported (or the ledger estimated for a stream without usage): a failed call has none.
-    if (row.prompt_tokens > 0 || row.completion_tokens > 0) {
-      tokens.record(row.prompt_tokens, { ...attributes, 'gen_ai.token.type': 'input' });
-      tokens.record(row.completion_tokens, { ...attributes, 'gen_ai.token.type': 'output' });
-    }
-    if (row.stream && row.ttft_ms !== null) firstChunk.record(row.ttft_ms / 1000, attributes);
+    const usage = row.prompt_tokens > 0 || row.completion_tokens > 0 ? [row.prompt_tokens, row.completion_tokens] : undefined;
+    const ttfc = row.stream && row.ttft_ms !== null ? row.ttft_ms / 1000 : undefined;
+    return () => {
+      duration.record(seconds, error === undefined ? attributes : { ...attributes, 'error.type': error });
+      if (usage !== undefined) {
+        tokens.record(usage[0]!, { ...attributes, 'gen_ai.token.type': 'input' });
+        tokens.record(usage[1]!, { ...attributes, 'gen_ai.token.type': 'output' });
+      }
+      if (ttfc !== undefined) firstChunk.record(ttfc, attributes);
+    };
   };
 }
 
