@@ -1,14 +1,15 @@
 // Proxy bench (issue #14): Sightline against a raw pass-through (node:http + undici Pool) measured in the same run,
 // the gateway's process tree pinned to one core and the load generator (wrk) with the upstream mock on the other.
 // Every mode prints the issue's target next to what it measured, and MET / NOT MET.
-//   node bin/run-ts.mjs bench/proxy.ts [--modes non-stream,stream,start,long-streams,soak] [--quick] [--rounds 1]
+//   node bin/run-ts.mjs bench/proxy.ts [--modes non-stream,stream,start,long-streams,soak,tracing] [--quick] [--rounds 1]
 //        [--bodies 1k,16k] [--connections 1,16,64] [--variants raw,sightline,raw-http,hpm,direct] [--seconds 5] [--warmup 2]
 //        [--iterations 500] [--streams 1000] [--stream-seconds 30] [--requests 1000000] [--unpinned] [--loadgen wrk|autocannon]
 //        [--json out.json]
 //   node bin/run-ts.mjs bench/proxy.ts --ablation [--modes non-stream,stream] [--connections 16]
 //   node bin/run-ts.mjs bench/proxy.ts --profile [--connections 64] [--profile-dir d] [--profile-target sightline|raw|raw-http|hpm]
 // Modes: non-stream = wrk cells per body size and connection count; stream = 22-event streams 1 ms apart, one at a
-// time; start = `node bin/sightline.mjs start` as a whole; long-streams = many concurrent 30 s streams; soak = N requests.
+// time; start = `node bin/sightline.mjs start` as a whole; long-streams = many concurrent 30 s streams; soak = N requests;
+// tracing = the proxy with OpenTelemetry tracing off, and on at 100 % sampling, with and without a caller's traceparent.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +27,7 @@ import { runLongStreams } from './proxy/long.ts';
 import { runSoak } from './proxy/soak.ts';
 import { runStart } from './proxy/start.ts';
 import { runStreams } from './proxy/streams.ts';
+import { runTracing } from './proxy/tracing.ts';
 import { line, verdicts } from './proxy/targets.ts';
 
 const { values: args } = parseArgs({ options: {
@@ -52,7 +54,7 @@ const { values: args } = parseArgs({ options: {
   json: { type: 'string' },
 } });
 
-const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak'] as const;
+const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak', 'tracing'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const quick = args.quick;
 const loadModesOnly = args.ablation || args.profile;
@@ -100,6 +102,7 @@ try {
     if (modes.includes('start')) results.start = (await runStart(ctx, sizes)).results;
     if (modes.includes('long-streams')) results.longStreams = (await runLongStreams(ctx, longStreams, longSeconds, sizes[0]!)).result;
     if (modes.includes('soak')) results.soak = (await runSoak(ctx, soakRequests, sizes[0]!)).result;
+    if (modes.includes('tracing')) results.tracing = (await runTracing(ctx)).result;
     console.log(`\n## All targets (${verdicts.filter((v) => v.met).length} of ${verdicts.length} MET)\n\n${verdicts.map(line).join('\n')}`);
     if (args.json) {
       writeFileSync(args.json, `${JSON.stringify({ node: process.version, cpus: cpuCount, tool, pinned, rounds: ctx.rounds, seconds: ctx.seconds, warmupSeconds: ctx.warmupSeconds, results, verdicts }, null, 2)}\n`);

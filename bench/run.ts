@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const benches: Record<string, { file: string; about: string }> = {
-  proxy: { file: 'bench/proxy.ts', about: 'issue #14 targets vs a raw pass-through: cells, streams, npm start as a whole, long streams, soak' },
+  proxy: { file: 'bench/proxy.ts', about: 'issue #14 targets vs a raw pass-through: cells, streams, npm start as a whole, long streams, soak; tracing cost (#18: --modes tracing)' },
   spool: { file: 'bench/spool.ts', about: 'spool append rate per fsync policy and replay rate' },
   redaction: { file: 'bench/redaction.ts', about: 'PII redaction precision/recall and throughput' },
   'ingest-write': { file: 'bench/ingest-write.ts', about: 'ClickHouse insert throughput of the ingest writer' },

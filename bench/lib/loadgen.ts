@@ -21,6 +21,8 @@ export interface LoadSpec {
   cpus?: string;
   /** Ends the run early (wrk gets SIGINT and still prints its summary): for runs sized in requests, not time. */
   signal?: AbortSignal;
+  /** Extra request headers (e.g. a W3C traceparent), the same on every request. */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -51,7 +53,7 @@ async function runWrk(spec: LoadSpec): Promise<LoadResult> {
   writeFileSync(script, `wrk.method = "POST"
 wrk.body = ${luaLongString(spec.body)}
 wrk.headers["Content-Type"] = "application/json"
-done = function(summary, latency, requests)
+${Object.entries(spec.headers ?? {}).map(([k, v]) => `wrk.headers[ ${luaLongString(k)} ] = ${luaLongString(v)}\n`).join('')}done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('\\n{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d,"non2xx":%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
@@ -86,7 +88,7 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
   let non2xx = 0;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance: autocannon.Instance = autocannon({
-      url: spec.url, method: 'POST', body: spec.body, headers: { 'content-type': 'application/json' },
+      url: spec.url, method: 'POST', body: spec.body, headers: { 'content-type': 'application/json', ...spec.headers },
       connections: spec.connections, duration: spec.seconds, timeout: 10,
     }, (err, res) => (err ? reject(err) : resolve(res)));
     spec.signal?.addEventListener('abort', () => instance.stop(), { once: true });

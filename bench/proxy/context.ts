@@ -148,8 +148,8 @@ export interface Measured extends LoadResult {
 }
 
 /** Warm-up at the same connection count, then the measured window; CPU of `pid`'s tree over the window only. */
-export async function measureLoad(ctx: BenchContext, url: string, body: string, connections: number, pid: number, seconds = ctx.seconds): Promise<Measured> {
-  const spec = { url, body, connections, cpus: ctx.cpuLoad };
+export async function measureLoad(ctx: BenchContext, url: string, body: string, connections: number, pid: number, seconds = ctx.seconds, headers?: Record<string, string>): Promise<Measured> {
+  const spec = { url, body, connections, cpus: ctx.cpuLoad, ...(headers ? { headers } : {}) };
   const warm = await runLoad(ctx.tool, { ...spec, seconds: ctx.warmupSeconds });
   const rssStart = treeMemory(pid).rssMB;
   const cpu0 = treeCpuSeconds(pid);
