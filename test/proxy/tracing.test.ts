@@ -3,6 +3,7 @@
 // (protobuf, the default) into an in-test receiver. The span joins the caller's trace with the GenAI attributes
 // and exact tokens, the upstream sees traceparent naming the proxy's span, and the stored row has the same ids.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { migrate } from '../../analytics/migrate.ts';
 import type { Config } from '../../config/index.ts';
 import { parseConfig } from '../../config/index.ts';
@@ -18,6 +19,7 @@ import type { TestGateway } from '../helpers/gateway.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startRealtimeUpstream } from '../helpers/realtime-upstream.ts';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT = 'b7ad6b7169203331';
@@ -233,6 +235,28 @@ describe('tracing off', () => {
     expect(await row(res.headers.get('sightline-id')!)).toMatchObject({ trace_id: TRACE, span_id: m![2], parent_span_id: PARENT, trace_sampled: false });
     // Not sampled by the caller: no span, even though this ingest exports.
     expect(receiver.spans.length).toBe(spans);
+  });
+});
+
+describe('a realtime session', () => {
+  it('is a span of the caller\'s trace: the upstream handshake carries traceparent naming it, the session\'s row the ids', async () => {
+    const upstream = await startRealtimeUpstream();
+    const rt = await startTestGateway({ env: { SIGHTLINE_UPSTREAM_OPENAI: upstream.url, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_METRICS_EXPORTER: 'none' } });
+    try {
+      const ws = new WebSocket(`${rt.url.replace(/^http/, 'ws')}/openai/v1/realtime?model=gpt-realtime`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01` } });
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      ws.close(1000);
+      const [event] = await rt.waitForEvents(1);
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(upstream.handshakes.at(-1)!.headers.traceparent));
+      expect(m?.[1]).toBe(TRACE);
+      expect(event).toMatchObject({ endpoint: 'realtime', trace_id: TRACE, span_id: m![2], parent_span_id: PARENT, trace_sampled: true });
+    } finally {
+      await rt.close();
+      await upstream.close();
+    }
   });
 });
 

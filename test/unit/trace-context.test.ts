@@ -1,7 +1,8 @@
 // W3C Trace Context on the request path (proxy/trace.ts): the traceparent parser against the spec's rules, the
 // samplers, and what the proxy decides per call with tracing on and off.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/index.ts';
+import { ConfigError, parseConfig } from '../../config/index.ts';
+import { metricsUrl, parseKeyValues, traceUrl, tracesUrl } from '../../config/tracing.ts';
 import { createSampler, createTraceStarter, newSpanId, newTraceId, parseTraceparent, traceparentOf } from '../../proxy/trace.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -117,5 +118,51 @@ describe('createTraceStarter', () => {
   it('OTEL_SDK_DISABLED switches starting traces off, endpoint or not', () => {
     const disabled = createTraceStarter(tracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' }));
     expect(disabled({})).toBeUndefined();
+  });
+});
+
+describe('the tracing config', () => {
+  it('maps the standard OTEL_* variables, environment over the YAML', () => {
+    const t = parseConfig('tracing:\n  service_name: from-yaml\n  sampler: always_off\n  trace_url_template: "http://jaeger:16686/trace/{trace_id}"\n', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-tenant=acme',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,service.version=1.2',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    }).tracing;
+    expect(t).toMatchObject({
+      service_name: 'from-yaml',
+      headers: { authorization: 'Bearer abc', 'x-tenant': 'acme' },
+      resource_attributes: { 'deployment.environment': 'prod', 'service.version': '1.2' },
+      sampler: 'parentbased_traceidratio',
+      sampler_arg: 0.25,
+      capture_message_content: true,
+      protocol: 'http/json',
+    });
+    expect(tracesUrl(t)).toBe('http://collector:4318/v1/traces');
+    expect(metricsUrl(t)).toBe('http://collector:4318/v1/metrics');
+    expect(traceUrl(t, TRACE, PARENT)).toBe(`http://jaeger:16686/trace/${TRACE}`);
+    expect(traceUrl(t, '')).toBeUndefined();
+  });
+
+  it('signal endpoints are used as they are; none means off', () => {
+    const t = tracing({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/otlp/v1/traces' });
+    expect(tracesUrl(t)).toBe('http://tempo:4318/otlp/v1/traces');
+    expect(metricsUrl(t)).toBeUndefined();
+    expect(tracesUrl(tracing({}))).toBeUndefined();
+    expect(metricsUrl(tracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_METRICS_EXPORTER: 'none' }))).toBeUndefined();
+  });
+
+  it('names the field of a bad value', () => {
+    expect(() => parseConfig(undefined, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/tracing\.protocol/);
+    expect(() => parseConfig(undefined, { OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(ConfigError);
+    expect(() => parseConfig(undefined, { OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(/tracing\.sampler_arg/);
+    expect(() => parseConfig('tracing:\n  trace_url_template: "http://jaeger/trace"\n', {})).toThrow(/trace_url_template/);
+  });
+
+  it('parses k=v lists as the spec defines them', () => {
+    expect(parseKeyValues('a=1, b = x%3Dy ,broken,=nokey,c=%E0%A4%A')).toEqual({ a: '1', b: 'x=y', c: '%E0%A4%A' });
   });
 });
