@@ -28,7 +28,9 @@ describe('session columns (migration 0002)', () => {
     const oldColumns = Object.fromEntries(EVENT_COLUMNS.filter((c) => !SESSION_COLUMNS.includes(c)).map((c) => [c, before[c]]));
     await ch.client.insert({ table: 'sightline.requests', values: [{ ...oldColumns, created_at: toDateTime64(before.created_at) }], format: 'JSONEachRow' });
 
-    expect((await migrate(ch.client)).applied).toEqual([2]);
+    expect((await migrate(ch.client, { target: 2 })).applied).toEqual([2]);
+    // The writer writes every column of today's event: the migrations after 0002 too.
+    await migrate(ch.client);
     const session = makeEvent({ endpoint: 'realtime', method: 'GET', status: 101, messages_in: 14, messages_out: 1207, close_code: 1000 });
     await createWriter(ch.client).insert([session]);
 
@@ -43,6 +45,7 @@ describe('session columns (migration 0002)', () => {
   });
 
   it('rolls back to the table without them', async () => {
+    await rollback(ch.client, 2); // the migrations after 0002, whatever they are
     expect(await rollback(ch.client, 1)).toEqual({ rolledBack: [2] });
     const left = await rows<{ name: string }>(`SELECT name FROM system.columns WHERE database = 'sightline' AND table = 'requests' AND name IN ('messages_in', 'messages_out', 'close_code')`);
     expect(left).toEqual([]);
