@@ -68,13 +68,12 @@ describe('Anthropic request → OpenAI request', () => {
       ],
       tools: [WEATHER_TOOL],
       tool_choice: { type: 'auto', disable_parallel_tool_use: true },
-      temperature: 0.3,
-      top_p: 0.95,
       stop_sequences: ['\n\nHuman:'],
       metadata: { user_id: 'user-42' },
       stream: true,
     } satisfies Anthropic.MessageCreateParamsStreaming;
-    const { request: out, context } = toOpenAi(request);
+    // Sampling parameters of anthropic-version 2023-06-01, which SDK 1.x (API 2026-10-21) no longer types or sends.
+    const { request: out, context } = toOpenAi({ ...request, temperature: 0.3, top_p: 0.95 });
     expect(out).toMatchObject({ path: '/v1/chat/completions', headers: {}, stream: true });
     expect(out.body).toEqual({
       model: 'gpt-5-mini',
@@ -154,7 +153,7 @@ describe('Anthropic request → OpenAI request', () => {
   });
 
   it('refuses what OpenAI cannot take, naming the Anthropic field', () => {
-    expect(refusal(() => toOpenAi(hi({ top_k: 40 }))).message).toBe('top_k is not supported when the model is served by OpenAI: OpenAI has no top-k sampling');
+    expect(refusal(() => toOpenAi({ ...hi(), top_k: 40 })).message).toBe('top_k is not supported when the model is served by OpenAI: OpenAI has no top-k sampling');
     expect(refusal(() => toOpenAi(hi({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] }))).message).toBe(
       'tools[0].type is not supported when the model is served by OpenAI: web_search_20250305 is an Anthropic server tool',
     );
@@ -169,7 +168,8 @@ describe('Anthropic request → OpenAI request', () => {
 describe('Anthropic request → Gemini request (through the OpenAI form)', () => {
   it('keeps top_k (Gemini has it), answers tools by name, and names Anthropic fields in refusals', () => {
     const { request, context } = anthropicToGeminiRequest(
-      hi({
+      {
+        ...hi(),
         top_k: 40,
         stream: true,
         metadata: { user_id: 'u1' },
@@ -179,7 +179,7 @@ describe('Anthropic request → Gemini request (through the OpenAI form)', () =>
           { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { location: 'Paris' } }] },
           { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '{"temp_c":18}' }] },
         ],
-      }),
+      } satisfies Omit<Anthropic.MessageCreateParams, 'top_k'> & { top_k: number },
       { model: 'gemini-2.5-flash', now: NOW },
     );
     expect(request.path).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
