@@ -1,0 +1,109 @@
+// Translation between provider APIs, as the request path will call it: one entry point per call, picked by the API
+// the caller speaks and the API of the upstream that serves the model. Everything here is a pure function of its
+// input (the clock aside, which opts.now replaces): no I/O, no configuration, no state beyond one stream's.
+//
+// The request path's use (see README, Translation):
+//   const t = translateCall('openai', 'anthropic', body, { model: 'claude-sonnet-4-6' });   // throws TranslationError (400)
+//   send t.request.body to <anthropic base><t.request.path> with t.request.headers (+ credentials)
+//   2xx JSON:   reply t.response(upstreamJson)                       (application/json)
+//   2xx SSE:    const s = translateSseBytes(t.stream(), write); s.push(chunk)…; s.end()   (text/event-stream)
+//   4xx / 5xx:  const e = t.error(status, upstreamJsonOrText); reply e.status, e.headers, e.body
+// The ledger keeps reading the upstream's own bytes with the upstream's adapter; only the client sees translations.
+import { anthropicAdapter } from '../anthropic.ts';
+import type { JsonObject } from '../shared.ts';
+import { anthropicToGeminiRequest, geminiErrorToAnthropic, geminiToAnthropicResponse, geminiToAnthropicStream } from './anthropic-to-gemini.ts';
+import { anthropicToOpenAiRequest } from './anthropic-to-openai-request.ts';
+import { anthropicToOpenAiResponse } from './anthropic-to-openai-response.ts';
+import { AnthropicToOpenAiStream } from './anthropic-to-openai-stream.ts';
+import type { TranslationError } from './errors.ts';
+import { geminiToOpenAiResponse } from './gemini-to-openai-response.ts';
+import { GeminiToOpenAiStream } from './gemini-to-openai-stream.ts';
+import { openAiToAnthropicRequest } from './openai-to-anthropic-request.ts';
+import type { AnthropicRequestOptions } from './openai-to-anthropic-request.ts';
+import { openAiToAnthropicResponse } from './openai-to-anthropic-response.ts';
+import { OpenAiToAnthropicStream } from './openai-to-anthropic-stream.ts';
+import { openAiToGeminiRequest } from './openai-to-gemini-request.ts';
+import { toStreamTranslator } from './sse-frames.ts';
+import type { StreamTranslator } from './sse-frames.ts';
+import type { TranslatedRequest } from './types.ts';
+import { anthropicErrorToOpenAi, geminiErrorToOpenAi, openAiErrorToAnthropic } from './upstream-errors.ts';
+import type { TranslatedError } from './upstream-errors.ts';
+
+export { TranslationError, UNTRANSLATABLE, INVALID_REQUEST } from './errors.ts';
+export { translateSseBytes } from './sse-frames.ts';
+export type { StreamTranslator } from './sse-frames.ts';
+export type { TranslatedRequest } from './types.ts';
+export type { TranslatedError } from './upstream-errors.ts';
+export { DEFAULT_ANTHROPIC_MAX_TOKENS } from './openai-to-anthropic-request.ts';
+
+/** The API a caller speaks: Chat Completions (`POST /v1/chat/completions`) or Messages (`POST /v1/messages`). */
+export type CallerApi = 'openai' | 'anthropic';
+/** The API of the upstream serving the model (Azure and OpenAI-compatible servers speak `openai`). */
+export type UpstreamApi = 'openai' | 'anthropic' | 'gemini';
+
+export type TranslateOptions = AnthropicRequestOptions;
+
+/** One call's translation: the upstream request, and how each kind of upstream answer reaches the caller. */
+export interface CallTranslation {
+  readonly request: TranslatedRequest;
+  /** A whole 2xx upstream body (parsed JSON) → the caller's body. Throws TranslationError (502) on a malformed one. */
+  response(body: unknown): JsonObject;
+  /** A fresh translator for this call's SSE answer (one per stream: it holds the stream's state). */
+  stream(): StreamTranslator;
+  /** An upstream error (its status, and its JSON, or its text when not JSON) → the caller's shape, status kept. */
+  error(status: number, body: unknown): TranslatedError;
+}
+
+/**
+ * The translation of one call, or undefined when caller and upstream speak the same API (then the call passes
+ * through untouched, as today). Throws TranslationError (status 400) when the request cannot be translated.
+ */
+export function translateCall(caller: CallerApi, upstream: UpstreamApi, body: unknown, opts: TranslateOptions = {}): CallTranslation | undefined {
+  if (caller === 'openai') {
+    if (upstream === 'anthropic') {
+      const { request, context } = openAiToAnthropicRequest(body, opts);
+      return {
+        request,
+        response: (b) => anthropicToOpenAiResponse(b, context),
+        stream: () => toStreamTranslator(new AnthropicToOpenAiStream(context)),
+        error: anthropicErrorToOpenAi,
+      };
+    }
+    if (upstream === 'gemini') {
+      const { request, context } = openAiToGeminiRequest(body, opts);
+      return {
+        request,
+        response: (b) => geminiToOpenAiResponse(b, context),
+        stream: () => toStreamTranslator(new GeminiToOpenAiStream(context)),
+        error: geminiErrorToOpenAi,
+      };
+    }
+    return undefined;
+  }
+  if (upstream === 'openai') {
+    const { request, context } = anthropicToOpenAiRequest(body, opts);
+    return {
+      request,
+      response: (b) => openAiToAnthropicResponse(b, context),
+      stream: () => toStreamTranslator(new OpenAiToAnthropicStream(context)),
+      error: openAiErrorToAnthropic,
+    };
+  }
+  if (upstream === 'gemini') {
+    const { request, context } = anthropicToGeminiRequest(body, opts);
+    return {
+      request,
+      response: (b) => geminiToAnthropicResponse(b, context),
+      stream: () => toStreamTranslator(geminiToAnthropicStream(context)),
+      error: geminiErrorToAnthropic,
+    };
+  }
+  return undefined;
+}
+
+/** A refused translation in the caller's error shape (OpenAI's carries the field in `param`, as OpenAI's own 400s do). */
+export function translationErrorBody(err: TranslationError, caller: CallerApi): { status: number; body: unknown } {
+  const render = err.toRender();
+  if (caller === 'anthropic') return { status: err.status, body: anthropicAdapter.renderError(render) };
+  return { status: err.status, body: { error: { message: err.message, type: render.type, param: err.param, code: err.code } } };
+}
