@@ -57,6 +57,8 @@ export const RequestEventSchema = z.object({
   provider: ProviderId,
   model: z.string(),
   response_model: z.string(),
+  /** The provider's id of the response ('' when it gave none; rows before migration 0004 read ''). */
+  response_id: z.string().default(''),
   ...CALL_TARGET,
 
   // outcome

@@ -63,6 +63,7 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
     provider: ex.provider,
     model,
     response_model: extracted.response_model,
+    response_id: extracted.response_id ?? '',
     endpoint: ex.endpoint,
     path: ex.path,
     method: ex.method,

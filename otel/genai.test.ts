@@ -11,7 +11,7 @@ describe('spanData', () => {
     const row = makeEvent({
       stream: false,
       request_body: JSON.stringify({ model: 'gpt-4o-mini', max_completion_tokens: 300, temperature: 0.2, top_p: 0.9, stop: 'END', seed: 7, n: 2, response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'hi' }] }),
-      response_body: JSON.stringify({ id: 'chatcmpl-1', choices: [{ message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }] }),
+      response_id: 'chatcmpl-1',
       properties: { feature: 'search' },
       user_id: 'u1', session_id: 's1', target_host: 'api.openai.com',
     });
@@ -120,6 +120,7 @@ describe('spanData', () => {
       stream: false, provider: 'gemini', endpoint: 'generate',
       request_body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], systemInstruction: { parts: [{ text: 'sys' }] } }),
       response_body: JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'hello' }] }, finishReason: 'STOP' }], responseId: 'r1' }),
+      response_id: 'r1',
     }), { captureContent: true }).attributes;
     expect(JSON.parse(String(gemini['gen_ai.output.messages']))).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'hello' }], finish_reason: 'STOP' }]);
     expect(gemini['gen_ai.response.id']).toBe('r1');

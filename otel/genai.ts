@@ -114,10 +114,7 @@ export function spanData(row: RequestEvent, opts: SpanOptions): SpanData {
   if (request !== undefined) Object.assign(a, requestParams(request));
   if (row.response_model !== '') a['gen_ai.response.model'] = row.response_model;
   if (row.finish_reason !== '') a['gen_ai.response.finish_reasons'] = [row.finish_reason];
-  // A non-stream body is the provider's JSON; a stream's stored body is the reassembled text, without an id.
-  const response = row.stream ? undefined : parseObject(row.response_body);
-  const id = response?.id ?? response?.responseId;
-  if (typeof id === 'string' && id !== '') a['gen_ai.response.id'] = id;
+  if (row.response_id !== '') a['gen_ai.response.id'] = row.response_id;
   if (row.stream && row.ttft_ms !== null) a['gen_ai.response.time_to_first_chunk'] = row.ttft_ms / 1000;
   if (op !== undefined && (row.prompt_tokens > 0 || row.completion_tokens > 0 || row.status === 200)) {
     a['gen_ai.usage.input_tokens'] = row.prompt_tokens;
@@ -132,7 +129,7 @@ export function spanData(row: RequestEvent, opts: SpanOptions): SpanData {
   Object.assign(a, sightlineAttributes(row));
   const error = errorType(row);
   if (error !== undefined) a['error.type'] = error;
-  if (opts.captureContent && op !== undefined) Object.assign(a, contentAttributes(row, request, response));
+  if (opts.captureContent && op !== undefined) Object.assign(a, contentAttributes(row, request));
   const startMs = Date.parse(row.created_at);
   return {
     name: op === undefined ? row.method : row.model === '' ? op : `${op} ${row.model}`,
@@ -225,7 +222,7 @@ function outputType(body: Json, g: Json): string | undefined {
 type Part = Record<string, unknown>;
 interface Message { role: string; parts: Part[]; finish_reason?: string }
 
-function contentAttributes(row: RequestEvent, request: Json | undefined, response: Json | undefined): Attributes {
+function contentAttributes(row: RequestEvent, request: Json | undefined): Attributes {
   const a: Attributes = {};
   if (request !== undefined) {
     const input = inputMessages(request);
@@ -233,6 +230,8 @@ function contentAttributes(row: RequestEvent, request: Json | undefined, respons
     const system = systemParts(request);
     if (system.length > 0) a['gen_ai.system_instructions'] = JSON.stringify(system);
   }
+  // A non-stream's stored body is the provider's JSON; a stream's is the reassembled text.
+  const response = row.stream ? undefined : parseObject(row.response_body);
   const output = row.stream ? streamOutput(row) : response === undefined ? [] : outputMessages(response, row.finish_reason);
   if (output.length > 0) a['gen_ai.output.messages'] = JSON.stringify(output);
   return a;

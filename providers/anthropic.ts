@@ -46,13 +46,14 @@ function fromAnthropicBody(body: unknown): Extracted {
     const block = asObject(raw);
     if (block) slots.append(String(i), blockText(block));
   });
-  return { usage: anthropicUsage(b.usage), response_model: asString(b.model), finish_reason: asString(b.stop_reason), error_type: '', text: slots.toString() };
+  return { usage: anthropicUsage(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: asString(b.stop_reason), error_type: '', text: slots.toString() };
 }
 
 class AnthropicStream implements StreamAccumulator {
   private readonly raw: RawUsage = { input_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
   private sawUsage = false;
   private model = '';
+  private id = '';
   private finish = '';
   private errorType = '';
   private readonly slots = new TextSlots();
@@ -65,6 +66,7 @@ class AnthropicStream implements StreamAccumulator {
         const message = asObject(j.message);
         if (!message) return false;
         this.model = asString(message.model) || this.model;
+        this.id = asString(message.id) || this.id;
         this.takeUsage(message.usage);
         return false;
       }
@@ -122,6 +124,7 @@ class AnthropicStream implements StreamAccumulator {
     return {
       usage: this.sawUsage ? toUsage(this.raw) : null,
       response_model: this.model,
+      response_id: this.id || undefined,
       finish_reason: this.finish,
       error_type: this.errorType,
       text: this.slots.toString(),

@@ -58,6 +58,7 @@ function methodOf(rest: string): string {
 class GeminiStream implements StreamAccumulator {
   private usage: Usage | null = null;
   private model = '';
+  private id = '';
   private finish = '';
   private errorType = '';
   private calls = 0;
@@ -72,6 +73,7 @@ class GeminiStream implements StreamAccumulator {
       return false;
     }
     this.model = asString(j.modelVersion) || this.model;
+    this.id = asString(j.responseId) || this.id;
     // Usage is cumulative and repeated on many frames: the last one seen is the total.
     this.usage = geminiUsage(j.usageMetadata) ?? this.usage;
     let output = false;
@@ -104,7 +106,7 @@ class GeminiStream implements StreamAccumulator {
   }
 
   result(): Extracted {
-    return { usage: this.usage, response_model: this.model, finish_reason: this.finish, error_type: this.errorType, text: this.slots.toString() };
+    return { usage: this.usage, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text: this.slots.toString() };
   }
 }
 

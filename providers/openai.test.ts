@@ -104,7 +104,7 @@ describe('openai extraction details', () => {
       { event: 'error', json: { type: 'error', sequence_number: 1, error: { type: 'insufficient_quota', code: 'insufficient_quota', message: 'You exceeded your current quota', param: null } } },
       { event: 'response.failed', json: { type: 'response.failed', sequence_number: 2, response: response('failed', { code: 'server_error', message: 'x' }) } },
     ]);
-    expect(result).toEqual({ usage: null, response_model: 'gpt-5-nano-2025-08-07', finish_reason: 'failed', error_type: 'insufficient_quota', text: '' });
+    expect(result).toEqual({ usage: null, response_model: 'gpt-5-nano-2025-08-07', response_id: 'resp_1', finish_reason: 'failed', error_type: 'insufficient_quota', text: '' });
   });
 
   it('uses a failed Responses body error code as the error type', () => {

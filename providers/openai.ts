@@ -91,6 +91,7 @@ function fromResponsesObject(r: JsonObject): Extracted {
   return {
     usage: openAiUsage(r.usage),
     response_model: asString(r.model),
+    response_id: asString(r.id) || undefined,
     finish_reason: asString(r.status),
     error_type: error ? asString(error.code) || asString(error.type) || 'error' : '',
     text: slots.toString(),
@@ -173,13 +174,14 @@ export function fromOpenAiBody(body: unknown): Extracted {
     const legacyCall = asObject(message.function_call);
     if (legacyCall) slots.append(`t${idx}:f`, asString(legacyCall.arguments));
   });
-  return { usage: openAiUsage(b.usage), response_model: asString(b.model), finish_reason: finish, error_type: '', text: slots.toString() };
+  return { usage: openAiUsage(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: finish, error_type: '', text: slots.toString() };
 }
 
 /** One accumulator for both Chat Completions chunks and Responses events: the frame says which. */
 class OpenAiStream implements StreamAccumulator {
   private usage: Usage | null = null;
   private model = '';
+  private id = '';
   private finish = '';
   private errorType = '';
   private readonly slots = new TextSlots();
@@ -199,6 +201,7 @@ class OpenAiStream implements StreamAccumulator {
     }
     const model = asString(j.model);
     if (model !== '') this.model = model;
+    if (this.id === '') this.id = asString(j.id);
     const usage = openAiUsage(j.usage);
     if (usage) this.usage = usage;
     let output = false;
@@ -274,6 +277,7 @@ class OpenAiStream implements StreamAccumulator {
     if (!r) return;
     const model = asString(r.model);
     if (model !== '') this.model = model;
+    if (this.id === '') this.id = asString(r.id);
     if (!terminal) return;
     this.finalResponse = r;
     this.finish = asString(r.status);
@@ -286,7 +290,7 @@ class OpenAiStream implements StreamAccumulator {
   result(): Extracted {
     // A Responses stream whose deltas we never saw still ends with the whole output.
     const text = this.slots.size === 0 && this.finalResponse ? fromResponsesObject(this.finalResponse).text : this.slots.toString();
-    return { usage: this.usage, response_model: this.model, finish_reason: this.finish, error_type: this.errorType, text };
+    return { usage: this.usage, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text };
   }
 }
 

@@ -15,6 +15,8 @@ export interface Extracted {
   /** null when the response carried no usage at all (then tokens may be estimated). */
   usage: Usage | null;
   response_model: string;
+  /** The provider's id of the response (`chatcmpl-…`, `resp_…`, `msg_…`, Gemini's responseId); absent when none. */
+  response_id?: string;
   finish_reason: string;
   /** Provider error type when the body or a stream event was an error (`rate_limit_error`, …). */
   error_type: string;

@@ -207,6 +207,8 @@ describe('a call without a traceparent, tracing on', () => {
     await ingest(gw);
     const span = spanOf(spanId);
     expect(span.attributes['gen_ai.request.stream']).toBe(true);
+    // The id comes from the stream's chunks (the ledger reads it; the stored body of a stream is its text).
+    expect(span.attributes['gen_ai.response.id']).toMatch(/^chatcmpl-/);
     expect(span.attributes['gen_ai.response.time_to_first_chunk']).toEqual(expect.any(Number));
     expect(span.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
   });
