@@ -187,7 +187,11 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): Realtim
       if (isOptInHeader(name) || name === 'sec-websocket-extensions') delete req.headers[name];
     }
     // The session is a span of the caller's trace: the upstream's handshake names it as the parent.
-    if (ctx.trace !== undefined) req.headers.traceparent = traceparentOf(ctx.trace);
+    if (ctx.trace !== undefined) {
+      req.headers.traceparent = traceparentOf(ctx.trace);
+      // As on the HTTP routes: a trace the proxy started carries no tracestate of the caller's.
+      if (ctx.trace.parentSpanId === '') delete req.headers.tracestate;
+    }
   }
 
   function sendingHandshake(proxyReq: ClientRequest, req: IncomingMessage, socket: Socket): void {

@@ -25,6 +25,7 @@ import { createUsageFrameCutter } from './strip-usage.ts';
 import { captureChunk, newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
+import type { TraceContext } from './trace.ts';
 import { createTraceStarter, traceparentOf } from './trace.ts';
 
 export { ADMIN_PREFIX };
@@ -204,7 +205,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
     const url = ctx.targetUrl!;
     const body = ctx.forwardBody ?? ctx.requestBody;
-    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace === undefined ? undefined : traceparentOf(ctx.trace));
+    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace);
     if (body.length > 0 || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers.push('content-length', String(body.length));
 
     let cutter: UsageFrameCutter | undefined;
@@ -374,19 +375,22 @@ export function newCtx(req: IncomingMessage): RequestCtx {
 /**
  * The caller's headers for the upstream, as a flat list: Sightline's own and hop-by-hop ones removed, and the
  * caller's traceparent replaced by the call's own when it is traced (the proxy's span is the upstream's parent).
+ * A trace the proxy started (no valid traceparent came) carries no tracestate of the caller's: W3C Trace Context
+ * ties tracestate to the traceparent it came with.
  */
-function upstreamHeaders(raw: readonly string[], identity: boolean, traceparent: string | undefined): string[] {
+function upstreamHeaders(raw: readonly string[], identity: boolean, trace: TraceContext | undefined): string[] {
   const out: string[] = [];
+  const started = trace !== undefined && trace.parentSpanId === '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (NOT_FORWARDED.has(name) || isOptInHeader(name)) continue;
-    if (traceparent !== undefined && name === 'traceparent') continue;
+    if (trace !== undefined && (name === 'traceparent' || (started && name === 'tracestate'))) continue;
     // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
     if (identity && name === 'accept-encoding') continue;
     out.push(name, raw[i + 1]!);
   }
   if (identity) out.push('accept-encoding', 'identity');
-  if (traceparent !== undefined) out.push('traceparent', traceparent);
+  if (trace !== undefined) out.push('traceparent', traceparentOf(trace));
   return out;
 }
 

@@ -201,6 +201,16 @@ describe('a call without a traceparent, tracing on', () => {
     });
   });
 
+  it('an invalid traceparent restarts the trace, and the caller\'s tracestate, which belonged to it, is not sent on', async () => {
+    const { upstream } = await call(gw, '/openai/v1/chat/completions', CHAT, { traceparent: `00-${TRACE.toUpperCase()}-${PARENT}-01`, tracestate: 'vendor=abc', baggage: 'tenant=acme' });
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(upstream.traceparent));
+    expect(m?.[1]).not.toBe(TRACE);
+    expect(upstream.tracestate).toBeUndefined();
+    expect(upstream.baggage).toBe('tenant=acme');
+    await ingest(gw);
+    expect(spanOf(m![2]!).parentSpanId).toBe('');
+  });
+
   it('a stream: gen_ai.request.stream and the time to the first chunk', async () => {
     const { upstream } = await call(gw, '/openai/v1/chat/completions', { ...CHAT, stream: true });
     const spanId = String(upstream.traceparent).split('-')[2]!;
@@ -278,6 +288,6 @@ describe('metrics', () => {
     const proxy = receiver.metrics.filter((m) => m.name === 'sightline.proxy.requests' && m.resource['sightline.component'] === 'proxy').at(-1)!;
     expect(proxy.kind).toBe('sum');
     const byOutcome = Object.fromEntries(proxy.points.map((p) => [p.attributes.outcome, p.value]));
-    expect(byOutcome).toMatchObject({ completed: 4, rejected: 1 });
+    expect(byOutcome).toMatchObject({ completed: 5, rejected: 1 });
   });
 });
