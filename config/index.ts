@@ -95,6 +95,21 @@ export const ConfigSchema = z.strictObject({
     http_port: z.coerce.number().int().min(0).max(65535).default(8123),
     body_retention_days: z.coerce.number().int().positive().default(90),
     retention_days: z.coerce.number().int().positive().default(365),
+    /**
+     * Limits of the embedded engine (chDB), which shares one box with the proxy; not used with a ClickHouse server
+     * (`url`). Unset, the engine would take one thread per core for every query and every insert's parsing and
+     * allow 5 GiB per cache. See analytics/client.ts (EMBEDDED_DEFAULTS) for what was measured.
+     */
+    embedded: z.strictObject({
+      /** Threads one query may use. */
+      max_threads: z.coerce.number().int().positive().default(2),
+      /** Threads parsing one insert (1 measured cheapest in CPU per row). */
+      max_parsing_threads: z.coerce.number().int().positive().default(1),
+      /** Threads running merges; at most this many merges run at once. */
+      background_pool_size: z.coerce.number().int().positive().default(2),
+      /** Upper bound of each engine cache (marks, primary indexes, index marks, query conditions, compiled expressions). */
+      cache_bytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+    }).prefault({}),
   }).prefault({}),
   spool: z.strictObject({
     fsync: z.enum(['always', 'interval', 'never']).default('interval'),
@@ -103,8 +118,21 @@ export const ConfigSchema = z.strictObject({
     segment_bytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   }).prefault({}),
   ingest: z.strictObject({
+    // A batch (one insert) closes at batch_max_rows records, batch_max_bytes of bus messages, or flush_ms after its
+    // first record arrived, whichever comes first. Every insert costs the engine ~8-10 ms of CPU whatever its size,
+    // so at low rates batches wait for flush_ms: an event is stored at most ~flush_ms plus one insert after it was
+    // logged. The byte cap bounds the worker's memory: one batch is being stored while the next is prepared (one per
+    // prepare thread when a backlog is being caught up with).
     batch_max_rows: z.coerce.number().int().positive().default(10_000),
-    flush_ms: z.coerce.number().int().positive().default(500),
+    batch_max_bytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    flush_ms: z.coerce.number().int().positive().default(1000),
+    /**
+     * Worker threads preparing full batches (decode, assembly, redaction, encoding) while the ingest thread reads
+     * and the engine stores: a backlog, or a rate past one batch per flush_ms. Started on the first full batch,
+     * stopped after 30 s without one. 0 = all on the ingest thread. Not used while OpenTelemetry export is on (it
+     * needs the rows on the ingest thread).
+     */
+    prepare_threads: z.coerce.number().int().nonnegative().default(1),
     /** Larger bus messages go to the dead-letter sink (the proxy already truncates logged bodies). */
     max_event_bytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
   }).prefault({}),

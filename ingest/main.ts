@@ -1,7 +1,7 @@
 // Entry point of the ingest stage: bus (Kafka consumer group, or the proxies' spools in the embedded
 // default) → decode → redact → batched idempotent insert into ClickHouse. Runs as its own process:
 // chDB work blocks the thread that runs it, so it never shares the proxy's event loop.
-import { appendFileSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync } from 'node:fs';
+import { appendFileSync, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../config/index.ts';
@@ -11,10 +11,10 @@ import type { ClickHouseHttpServer } from '../analytics/http-server.ts';
 import { startClickHouseHttp } from '../analytics/http-server.ts';
 import { migrate } from '../analytics/migrate.ts';
 import { backoffDelayMs, createKafkaProducer, runConsumer } from '../bus/kafka.ts';
-import type { SpoolReader } from '../bus/spool/index.ts';
-import { openSpoolReader } from '../bus/spool/index.ts';
 import type { DeadLetter, DeadLetterSink, IngestStats, Pipeline } from './pipeline.ts';
 import { assembleDepsFromConfig, createPipeline, redactorFromConfig } from './pipeline.ts';
+import { createPreparePool } from './prepare-pool.ts';
+import { consumeSpools } from './spool-source.ts';
 import { createWriter } from './writer.ts';
 
 /** Where proxies keep their spools: one directory per proxy process under <data_dir>/spool/. */
@@ -35,7 +35,14 @@ export interface RunningIngest {
 type Log = (msg: string) => void;
 
 export async function startIngest(config: Config, log: Log = (m) => console.error(`sightline ingest: ${m}`)): Promise<RunningIngest> {
-  const chOpts = { url: config.clickhouse.url, user: config.clickhouse.user, password: config.clickhouse.password, dataDir: config.data_dir };
+  const e = config.clickhouse.embedded;
+  const chOpts = {
+    url: config.clickhouse.url,
+    user: config.clickhouse.user,
+    password: config.clickhouse.password,
+    dataDir: config.data_dir,
+    embedded: { maxThreads: e.max_threads, maxParsingThreads: e.max_parsing_threads, backgroundPoolSize: e.background_pool_size, cacheBytes: e.cache_bytes },
+  };
   mkdirSync(config.data_dir, { recursive: true });
   const client = createClickHouse(chOpts);
   await retryUntil(() => migrate(client, { bodyRetentionDays: config.clickhouse.body_retention_days, retentionDays: config.clickhouse.retention_days }), 'ClickHouse migrations', log);
@@ -61,7 +68,17 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
     ...(telemetry ? { afterStore: telemetry.afterStore } : {}),
   });
 
-  const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools(config, pipeline, log);
+  // Rows handed to OpenTelemetry must be prepared on this thread, where the exporter lives.
+  const pool = kafka || telemetry !== undefined || config.ingest.prepare_threads === 0 ? undefined : createPreparePool({ threads: config.ingest.prepare_threads, config });
+  const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools({
+    root: spoolRoot(config),
+    consumer: INGEST_CONSUMER,
+    limits: { maxRows: config.ingest.batch_max_rows, maxBytes: config.ingest.batch_max_bytes, flushMs: config.ingest.flush_ms },
+    pipeline,
+    log,
+    retry: (op) => retryUntil(op, 'storing a batch', log, () => pipeline.stats.retries++),
+    pool,
+  });
   log(`reading ${kafka ? `Kafka topic ${config.kafka.topic} (group ${config.kafka.group_id})` : `spools under ${spoolRoot(config)}`}`);
   // One line a minute while anything moves: the counters an operator needs, without per-event logging.
   let reported = '';
@@ -80,6 +97,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
     async stop() {
       clearInterval(statsTimer);
       await source.stop();
+      await pool?.close();
       await telemetry?.shutdown();
       await deadLetters.close?.();
       await http?.close();
@@ -109,53 +127,6 @@ async function consumeKafka(config: Config, pipeline: Pipeline, log: Log): Promi
     },
   });
   return consumer;
-}
-
-/** One reader per proxy spool directory; new directories (new proxy processes) are picked up as they appear. */
-function consumeSpools(config: Config, pipeline: Pipeline, log: Log): Source {
-  const root = spoolRoot(config);
-  mkdirSync(root, { recursive: true });
-  const loops = new Map<string, Promise<void>>();
-  const readers: SpoolReader[] = [];
-  let running = true;
-
-  async function drain(reader: SpoolReader): Promise<void> {
-    while (running) {
-      const records = await reader.read(config.ingest.batch_max_rows, config.ingest.flush_ms);
-      if (records.length === 0) continue;
-      // Until the batch is stored (or dead-lettered) nothing is committed: a crash here replays it, deduplicated.
-      await retryUntil(() => pipeline.handle(records.map((r) => r.data)), 'storing a batch', log, () => pipeline.stats.retries++);
-      await reader.commit(records[records.length - 1]!.offset);
-    }
-  }
-
-  function discover(): void {
-    for (const name of readdirSync(root)) {
-      const dir = path.join(root, name);
-      if (loops.has(dir) || !hasSegments(dir)) continue;
-      const reader = openSpoolReader(dir, INGEST_CONSUMER, { onWarn: log });
-      readers.push(reader);
-      loops.set(dir, drain(reader).catch((err: unknown) => log(`reader for ${dir} stopped: ${(err as Error).message}`)));
-    }
-  }
-  discover();
-  const timer = setInterval(discover, 1000);
-  return {
-    async stop() {
-      running = false;
-      clearInterval(timer);
-      await Promise.all(loops.values());
-      await Promise.all(readers.map((r) => r.close()));
-    },
-  };
-
-  function hasSegments(dir: string): boolean {
-    try {
-      return readdirSync(dir).some((f) => f.endsWith('.seg'));
-    } catch {
-      return false;
-    }
-  }
 }
 
 /** Retries a retryable operation with backoff until it succeeds; permanent failures are the pipeline's to dead-letter. */

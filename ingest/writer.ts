@@ -1,4 +1,4 @@
-// Batched, idempotent inserts of request events into sightline.requests (JSONCompactEachRow, one string per batch).
+// Batched, idempotent inserts of request events into sightline.requests (JSONCompactEachRow, one buffer per insert).
 //
 // Idempotence has two layers: every insert carries an insert_deduplication_token derived from its
 // request_ids, so a retried batch is dropped at insert time (the table sets non_replicated_deduplication_window),
@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { drainStream, parseError, type ClickHouseClient } from '@clickhouse/client';
-import { chdbConnectionOf } from '../analytics/client.ts';
+import { chdbConnectionOf, chdbInsertSettings } from '../analytics/client.ts';
 import { RequestEventSchema, type RequestEvent } from '../contracts/event.ts';
 
 export const REQUESTS_TABLE = 'sightline.requests';
@@ -24,8 +24,26 @@ export interface WriterOptions {
   maxRowsPerInsert?: number;
 }
 
+/** One insert, encoded: at most maxRowsPerInsert rows with the dedup token of their request_ids. */
+export interface PreparedInsert {
+  readonly body: Buffer;
+  readonly token: string;
+  readonly rows: number;
+}
+
+/** Encodes events one at a time as they come, so none of them has to stay alive until the batch is complete. */
+export interface RowEncoder {
+  add(event: RequestEvent): void;
+  /** The inserts of everything added, at most maxRowsPerInsert rows each. */
+  finish(): PreparedInsert[];
+}
+
 export interface Writer {
   insert(events: readonly RequestEvent[]): Promise<void>;
+  /** A fresh encoder for inserts that write() sends later, as often as it has to. */
+  encoder(): RowEncoder;
+  /** Sends prepared inserts one after the other, in order; a failure stops the rest. */
+  write(inserts: readonly PreparedInsert[]): Promise<void>;
 }
 
 /** '2025-03-14T15:09:26.535Z' → '2025-03-14 15:09:26.535' (the schema guarantees UTC with exactly 3 fraction digits). */
@@ -34,24 +52,74 @@ export function toDateTime64(iso: string): string {
 }
 
 /**
- * JSONCompactEachRow body for a batch (one JSON array per row, EVENT_COLUMNS order), built as one string.
- * Arrays rather than objects: no key names to encode, send and match, which measured ~30 % faster
- * to parse in the engine than JSONEachRow for these rows; JSON.stringify stays the native escaper for bodies.
+ * JSONCompactEachRow rows (one JSON array per row, EVENT_COLUMNS order) written straight into a growing buffer.
+ * Arrays rather than objects: no key names to encode, send and match, which measured ~30 % faster to parse in
+ * the engine than JSONEachRow for these rows; JSON.stringify stays the native escaper for bodies. Writing each
+ * line into the buffer measured ~35 % cheaper than concatenating one string and converting it at the end.
  */
-export function encodeRows(events: readonly RequestEvent[]): string {
-  let out = '';
-  for (const e of events) {
-    const values: unknown[] = EVENT_COLUMNS.map((k) => e[k]);
+class RowBuffer {
+  // allocUnsafeSlow: never a slice of Node's shared pool, so prepare-worker.ts can transfer the memory to another thread.
+  private buf = Buffer.allocUnsafeSlow(64 * 1024);
+  private len = 0;
+  private readonly values: unknown[] = new Array<unknown>(EVENT_COLUMNS.length);
+  readonly ids: string[] = [];
+
+  add(e: RequestEvent): void {
+    const values = this.values;
+    for (let i = 0; i < EVENT_COLUMNS.length; i++) values[i] = e[EVENT_COLUMNS[i]!];
     values[CREATED_AT] = toDateTime64(e.created_at);
-    out += JSON.stringify(values) + '\n';
+    const line = JSON.stringify(values);
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const need = this.len + line.length * 3 + 1;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    this.len += this.buf.write(line, this.len);
+    this.buf[this.len++] = 0x0a;
+    this.ids.push(e.request_id);
   }
-  return out;
+
+  insert(): PreparedInsert {
+    return { body: this.buf.subarray(0, this.len), token: tokenOf(this.ids), rows: this.ids.length };
+  }
+}
+
+/** One insert of the events, encoded as write() sends it. */
+export function encodeInsert(events: readonly RequestEvent[]): PreparedInsert {
+  const rows = new RowBuffer();
+  for (const e of events) rows.add(e);
+  return rows.insert();
+}
+
+/** An encoder of inserts of at most maxRows rows each (what a writer's encoder() returns; usable off its thread). */
+export function createEncoder(maxRows: number): RowEncoder {
+  const done: PreparedInsert[] = [];
+  let rows = new RowBuffer();
+  return {
+    add(event) {
+      rows.add(event);
+      if (rows.ids.length < maxRows) return;
+      done.push(rows.insert());
+      rows = new RowBuffer();
+    },
+    finish: () => (rows.ids.length > 0 ? [...done, rows.insert()] : done),
+  };
+}
+
+/** JSONCompactEachRow text of the events, as the writer sends it. */
+export function encodeRows(events: readonly RequestEvent[]): string {
+  return encodeInsert(events).body.toString('utf8');
 }
 
 /** Same request_ids (in any order) → same token, so a redelivered batch is recognised however it was reassembled. */
 export function dedupToken(events: readonly RequestEvent[]): string {
-  const ids = events.map((e) => e.request_id).sort();
-  return createHash('sha256').update(ids.join(',')).digest('hex');
+  return tokenOf(events.map((e) => e.request_id));
+}
+
+function tokenOf(ids: readonly string[]): string {
+  return createHash('sha256').update([...ids].sort().join(',')).digest('hex');
 }
 
 const COLUMN_LIST = EVENT_COLUMNS.join(', ');
@@ -62,14 +130,14 @@ export function createWriter(client: ClickHouseClient, opts: WriterOptions = {})
   const maxRows = opts.maxRowsPerInsert ?? 10_000;
 
   const chdb = chdbConnectionOf(client)?.chdb;
+  const engineSettings = chdbInsertSettings(client);
 
-  async function send(events: readonly RequestEvent[], body: string): Promise<void> {
-    const token = dedupToken(events);
+  async function send({ body, token }: PreparedInsert): Promise<void> {
     if (chdb) {
       // Embedded: chDB's rawInsert hands the bytes to the engine zero-copy and runs entirely off the JS thread
       // (the generic path builds the SQL text on it); its settings go into the statement, not the session.
       try {
-        await chdb.rawInsert({ table, columns: EVENT_COLUMNS, format: 'JSONCompactEachRow', values: Buffer.from(body), settings: { insert_deduplication_token: token } });
+        await chdb.rawInsert({ table, columns: EVENT_COLUMNS, format: 'JSONCompactEachRow', values: body, settings: { ...engineSettings, insert_deduplication_token: token } });
       } catch (err) {
         throw asClickHouseError(err);
       }
@@ -82,15 +150,18 @@ export function createWriter(client: ClickHouseClient, opts: WriterOptions = {})
   }
 
   return {
+    encoder: () => createEncoder(maxRows),
+    async write(inserts) {
+      for (const insert of inserts) await send(insert);
+    },
     async insert(events) {
       // Encoding is synchronous JS and the engine works off-thread, so chunk i+1 is encoded while chunk i is
       // being inserted; only one insert is in flight, so chunks land in order and a failure stops the rest.
       let inFlight: Promise<void> | undefined;
       for (let i = 0; i < events.length; i += maxRows) {
-        const chunk = events.slice(i, i + maxRows);
-        const body = encodeRows(chunk);
+        const prepared = encodeInsert(events.slice(i, i + maxRows));
         if (inFlight) await inFlight;
-        inFlight = send(chunk, body);
+        inFlight = send(prepared);
         inFlight.catch(() => undefined); // awaited on the next turn; keeps a failure from counting as unhandled meanwhile
       }
       await inFlight;
