@@ -198,6 +198,11 @@ function textPart(block: JsonObject, path: string, notes: string[]): JsonObject 
   return { type: 'text', text: asString(block.text) };
 }
 
+/** Each content block with its path (undefined for an entry that is not an object, which the callers refuse by type). */
+function eachBlock(content: unknown, path: string, fn: (block: JsonObject | undefined, path: string) => void): void {
+  asArray(content).forEach((raw, j) => fn(asObject(raw), at(path, j)));
+}
+
 /** A user turn: its tool results as tool messages first, then the rest as one user message. */
 function userTurn(content: unknown, path: string, served: string, notes: string[], out: JsonObject[]): void {
   if (typeof content === 'string') {
@@ -205,9 +210,7 @@ function userTurn(content: unknown, path: string, served: string, notes: string[
     return;
   }
   const parts: JsonObject[] = [];
-  asArray(content).forEach((raw, j) => {
-    const p = at(path, j);
-    const block = asObject(raw);
+  eachBlock(content, path, (block, p) => {
     switch (block?.type) {
       case 'text':
         parts.push(textPart(block, p, notes));
@@ -272,9 +275,7 @@ function assistantTurn(content: unknown, path: string, served: string, notes: st
   if (typeof content === 'string') return { role: 'assistant', content };
   let text = '';
   const toolCalls: JsonObject[] = [];
-  asArray(content).forEach((raw, j) => {
-    const p = at(path, j);
-    const block = asObject(raw);
+  eachBlock(content, path, (block, p) => {
     switch (block?.type) {
       case 'text':
         text += asString(block.text);

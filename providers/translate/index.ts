@@ -24,7 +24,7 @@ import { openAiToAnthropicResponse } from './openai-to-anthropic-response.ts';
 import { OpenAiToAnthropicStream } from './openai-to-anthropic-stream.ts';
 import { openAiToGeminiRequest } from './openai-to-gemini-request.ts';
 import { toStreamTranslator } from './sse-frames.ts';
-import type { StreamTranslator } from './sse-frames.ts';
+import type { FrameTranslator, StreamTranslator } from './sse-frames.ts';
 import type { TranslatedRequest } from './types.ts';
 import { anthropicErrorToOpenAi, geminiErrorToOpenAi, openAiErrorToAnthropic } from './upstream-errors.ts';
 import type { TranslatedError } from './upstream-errors.ts';
@@ -54,49 +54,30 @@ export interface CallTranslation {
   error(status: number, body: unknown): TranslatedError;
 }
 
+type ErrorTranslator = (status: number, body: unknown) => TranslatedError;
+
+/** A request translation and the answer translators that share its context. */
+function call<C>(translated: { request: TranslatedRequest; context: C }, response: (body: unknown, ctx: C) => JsonObject, stream: (ctx: C) => FrameTranslator, error: ErrorTranslator): CallTranslation {
+  const { request, context } = translated;
+  return { request, response: (body) => response(body, context), stream: () => toStreamTranslator(stream(context)), error };
+}
+
 /**
  * The translation of one call, or undefined when caller and upstream speak the same API (then the call passes
  * through untouched, as today). Throws TranslationError (status 400) when the request cannot be translated.
  */
 export function translateCall(caller: CallerApi, upstream: UpstreamApi, body: unknown, opts: TranslateOptions = {}): CallTranslation | undefined {
-  if (caller === 'openai') {
-    if (upstream === 'anthropic') {
-      const { request, context } = openAiToAnthropicRequest(body, opts);
-      return {
-        request,
-        response: (b) => anthropicToOpenAiResponse(b, context),
-        stream: () => toStreamTranslator(new AnthropicToOpenAiStream(context)),
-        error: anthropicErrorToOpenAi,
-      };
-    }
-    if (upstream === 'gemini') {
-      const { request, context } = openAiToGeminiRequest(body, opts);
-      return {
-        request,
-        response: (b) => geminiToOpenAiResponse(b, context),
-        stream: () => toStreamTranslator(new GeminiToOpenAiStream(context)),
-        error: geminiErrorToOpenAi,
-      };
-    }
-    return undefined;
+  if (caller === 'openai' && upstream === 'anthropic') {
+    return call(openAiToAnthropicRequest(body, opts), anthropicToOpenAiResponse, (c) => new AnthropicToOpenAiStream(c), anthropicErrorToOpenAi);
   }
-  if (upstream === 'openai') {
-    const { request, context } = anthropicToOpenAiRequest(body, opts);
-    return {
-      request,
-      response: (b) => openAiToAnthropicResponse(b, context),
-      stream: () => toStreamTranslator(new OpenAiToAnthropicStream(context)),
-      error: openAiErrorToAnthropic,
-    };
+  if (caller === 'openai' && upstream === 'gemini') {
+    return call(openAiToGeminiRequest(body, opts), geminiToOpenAiResponse, (c) => new GeminiToOpenAiStream(c), geminiErrorToOpenAi);
   }
-  if (upstream === 'gemini') {
-    const { request, context } = anthropicToGeminiRequest(body, opts);
-    return {
-      request,
-      response: (b) => geminiToAnthropicResponse(b, context),
-      stream: () => toStreamTranslator(geminiToAnthropicStream(context)),
-      error: geminiErrorToAnthropic,
-    };
+  if (caller === 'anthropic' && upstream === 'openai') {
+    return call(anthropicToOpenAiRequest(body, opts), openAiToAnthropicResponse, (c) => new OpenAiToAnthropicStream(c), openAiErrorToAnthropic);
+  }
+  if (caller === 'anthropic' && upstream === 'gemini') {
+    return call(anthropicToGeminiRequest(body, opts), geminiToAnthropicResponse, geminiToAnthropicStream, geminiErrorToAnthropic);
   }
   return undefined;
 }

@@ -110,7 +110,10 @@ export const CHAT_FIELDS: Readonly<Record<string, { readonly anthropic: Support;
   logprobs: { anthropic: refused('Anthropic returns no log probabilities', isFalse), gemini: refused('log probabilities are not translated', isFalse) },
   top_logprobs: { anthropic: refused('Anthropic returns no log probabilities', isZero), gemini: refused('log probabilities are not translated', isZero) },
   seed: { anthropic: approximated('dropped: Anthropic has no seed (OpenAI does not guarantee determinism either)'), gemini: MAPS },
-  response_format: { anthropic: MAPS, gemini: MAPS },
+  response_format: {
+    anthropic: approximated('a forced tool (or output_config.format) carries the JSON; the schema guides the output rather than constraining it as strict mode does', (v) => asObject(v)?.type === 'text'),
+    gemini: MAPS,
+  },
   tools: { anthropic: MAPS, gemini: MAPS },
   tool_choice: { anthropic: MAPS, gemini: MAPS },
   parallel_tool_calls: { anthropic: MAPS, gemini: approximated('Gemini decides itself whether to call functions in parallel', isTrue) },
@@ -300,17 +303,18 @@ function readToolCalls(value: unknown, path: string, served: string): ToolCall[]
   });
 }
 
-/** Tool-call arguments are a JSON string in OpenAI's API and an object in both others'. */
-function parseArguments(value: unknown, path: string): JsonObject {
-  const text = asString(value);
+/** Tool-call arguments as OpenAI sends them (a JSON string; '' for none) → the object both others take; undefined if not one. */
+export function argumentsObject(text: string): JsonObject | undefined {
   if (text.trim() === '') return {};
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return asObject(JSON.parse(text));
   } catch {
-    throw invalidRequest(path, 'must be a JSON object (other providers take tool arguments as an object)');
+    return undefined;
   }
-  const object = asObject(parsed);
+}
+
+function parseArguments(value: unknown, path: string): JsonObject {
+  const object = argumentsObject(asString(value));
   if (!object) throw invalidRequest(path, 'must be a JSON object (other providers take tool arguments as an object)');
   return object;
 }
@@ -368,4 +372,57 @@ export function toolMode(req: ChatRequest, served: string, haveTools: boolean): 
 function legacyChoice(fc: ChatRequest['function_call']): ChatToolChoice | undefined {
   if (fc === undefined || fc === null) return undefined;
   return typeof fc === 'string' ? fc : { type: 'function', function: { name: fc.name } };
+}
+
+// ---- turns → a provider's messages ----
+
+export type AssistantTurn = Extract<Turn, { role: 'assistant' }>;
+export type ToolTurn = Extract<Turn, { role: 'tool' }>;
+
+/** How one provider writes turns: its content blocks (or parts), the assistant's extras, tool results. */
+export interface TurnWriter {
+  /** A user or system part as the provider's block; undefined leaves it out. */
+  part(part: Part): JsonObject | undefined;
+  /** An assistant turn's blocks, its parts (already written) in their place. */
+  assistant(turn: AssistantTurn, path: string, parts: JsonObject[]): JsonObject[];
+  tool(turn: ToolTurn, path: string): JsonObject;
+}
+
+export interface WrittenTurn {
+  role: 'user' | 'assistant';
+  blocks: JsonObject[];
+}
+
+/**
+ * The system blocks and the alternating turns both providers want: system and developer messages gathered in order
+ * (one after the conversation started is noted: it moves to the top), consecutive turns of a role merged (tool
+ * results join one user turn, as parallel calls need), an empty assistant turn left out and noted (it says nothing,
+ * and Anthropic refuses it).
+ */
+export function writeTurns(turns: readonly Turn[], writer: TurnWriter, notes: string[]): { system: JsonObject[]; turns: WrittenTurn[] } {
+  const system: JsonObject[] = [];
+  const out: WrittenTurn[] = [];
+  const push = (role: WrittenTurn['role'], blocks: JsonObject[]): void => {
+    if (blocks.length === 0) return;
+    const last = out[out.length - 1];
+    if (last && last.role === role) last.blocks.push(...blocks);
+    else out.push({ role, blocks });
+  };
+  const parts = (list: readonly Part[]): JsonObject[] => list.map((p) => writer.part(p)).filter((b): b is JsonObject => b !== undefined);
+  for (const turn of turns) {
+    const path = at('messages', turn.index);
+    if (turn.role === 'system') {
+      if (!turn.leading) notes.push(path);
+      system.push(...parts(turn.parts));
+    } else if (turn.role === 'user') {
+      push('user', parts(turn.parts));
+    } else if (turn.role === 'tool') {
+      push('user', [writer.tool(turn, path)]);
+    } else {
+      const blocks = writer.assistant(turn, path, parts(turn.parts));
+      if (blocks.length === 0) notes.push(path);
+      push('assistant', blocks);
+    }
+  }
+  return { system, turns: out };
 }

@@ -15,8 +15,8 @@ import type { JsonObject } from '../shared.ts';
 import { at, invalidRequest, untranslatable } from './errors.ts';
 import { checkFields, column } from './field-policy.ts';
 import type { FieldCheck } from './field-policy.ts';
-import { functionTools, maxOutputTokens, parseChatRequest, readMessages, stopList, toolMode, CHAT_FIELDS } from './openai-request.ts';
-import type { ChatRequest, Part, ToolMode, Turn } from './openai-request.ts';
+import { CHAT_FIELDS, functionTools, maxOutputTokens, parseChatRequest, readMessages, stopList, toolMode, writeTurns } from './openai-request.ts';
+import type { ChatRequest, Part, ToolMode, TurnWriter } from './openai-request.ts';
 import { isHttpUrl } from './media.ts';
 import { EFFORT_BUDGET, MIN_ANTHROPIC_BUDGET } from './reasoning.ts';
 import type { OpenAiRequestTranslation, RequestOptions } from './types.ts';
@@ -38,10 +38,10 @@ export function openAiToAnthropicRequest(body: unknown, opts: AnthropicRequestOp
   const req = parseChatRequest(body);
   const notes: string[] = [];
   checkFields(req, CHECK, notes);
-  const { system, messages } = toAnthropicMessages(readMessages(req.messages, SERVED, notes), notes);
+  const { system, turns } = writeTurns(readMessages(req.messages, SERVED, notes), anthropicWriter(notes), notes);
   const out: JsonObject = { model: opts.model ?? req.model };
   if (system.length > 0) out.system = system;
-  out.messages = messages;
+  out.messages = turns.map((t) => ({ role: t.role, content: t.blocks }));
   if (req.temperature !== null && req.temperature !== undefined) {
     if (req.temperature > 1) throw untranslatable('temperature', SERVED, `${req.temperature} is outside Anthropic's range of 0 to 1`);
     out.temperature = req.temperature;
@@ -109,8 +109,6 @@ function applyTools(req: ChatRequest, out: JsonObject, structured: 'tool' | 'nat
       const description = format.type === 'json_schema' ? format.json_schema.description : undefined;
       out.tools = [{ name, description: description || 'Answer with the JSON the conversation asks for.', input_schema: inputSchema }];
       out.tool_choice = { type: 'tool', name };
-      // The schema guides the tool input but is not enforced as OpenAI's strict mode enforces it.
-      notes.push('response_format');
       return name;
     }
   }
@@ -144,51 +142,22 @@ function anthropicToolChoice(mode: ToolMode | undefined, serial: boolean): JsonO
   return choice;
 }
 
-interface AnthropicMessage {
-  role: 'user' | 'assistant';
-  content: JsonObject[];
-}
-
-/** Turns → `system` blocks and alternating messages; consecutive turns of one role merge (tool results into one user turn). */
-function toAnthropicMessages(turns: readonly Turn[], notes: string[]): { system: JsonObject[]; messages: AnthropicMessage[] } {
-  const system: JsonObject[] = [];
-  const messages: AnthropicMessage[] = [];
-  const push = (role: AnthropicMessage['role'], blocks: JsonObject[]): void => {
-    const last = messages[messages.length - 1];
-    if (last && last.role === role) last.content.push(...blocks);
-    else messages.push({ role, content: blocks });
+/** Anthropic's blocks for the turns (see writeTurns for what all providers share). */
+function anthropicWriter(notes: string[]): TurnWriter {
+  return {
+    part: anthropicBlock,
+    assistant(turn, path, parts) {
+      const blocks: JsonObject[] = turn.thinkingBlocks.map((b, i) => thinkingBlock(b, at(at(path, 'thinking_blocks'), i)));
+      blocks.push(...parts);
+      for (const call of turn.toolCalls) {
+        // A Gemini thought signature (from a turn Gemini served) means nothing to Anthropic.
+        if (call.thoughtSignature !== '') notes.push(at(call.path, 'extra_content'));
+        blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: call.args });
+      }
+      return blocks;
+    },
+    tool: (turn) => ({ type: 'tool_result', tool_use_id: turn.callId, content: turn.content }),
   };
-  for (const turn of turns) {
-    const path = at('messages', turn.index);
-    switch (turn.role) {
-      case 'system':
-        if (!turn.leading) notes.push(path);
-        for (const part of turn.parts) appendBlock(system, part);
-        break;
-      case 'user': {
-        const blocks: JsonObject[] = [];
-        for (const part of turn.parts) appendBlock(blocks, part);
-        if (blocks.length > 0) push('user', blocks);
-        break;
-      }
-      case 'assistant': {
-        const blocks: JsonObject[] = turn.thinkingBlocks.map((b, i) => thinkingBlock(b, at(at(path, 'thinking_blocks'), i)));
-        for (const part of turn.parts) appendBlock(blocks, part);
-        for (const call of turn.toolCalls) {
-          if (call.thoughtSignature !== '') notes.push(at(call.path, 'extra_content'));
-          blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: call.args });
-        }
-        // Anthropic refuses an empty assistant turn; an empty one says nothing, so it is left out (and noted).
-        if (blocks.length === 0) notes.push(path);
-        else push('assistant', blocks);
-        break;
-      }
-      case 'tool':
-        push('user', [{ type: 'tool_result', tool_use_id: turn.callId, content: turn.content }]);
-        break;
-    }
-  }
-  return { system, messages };
 }
 
 /** Our own answers hand thinking blocks out as `thinking_blocks`; they go back as they came (their signature is checked). */
@@ -197,12 +166,12 @@ function thinkingBlock(block: JsonObject, path: string): JsonObject {
   return block;
 }
 
-/** Appends a part as an Anthropic block; empty text is skipped, since Anthropic refuses empty text blocks. */
-function appendBlock(blocks: JsonObject[], part: Part): void {
+/** A part as an Anthropic block; empty text is left out, since Anthropic refuses empty text blocks. */
+function anthropicBlock(part: Part): JsonObject | undefined {
   let block: JsonObject;
   switch (part.kind) {
     case 'text':
-      if (part.text === '') return;
+      if (part.text === '') return undefined;
       block = { type: 'text', text: part.text };
       break;
     case 'image':
@@ -215,7 +184,7 @@ function appendBlock(blocks: JsonObject[], part: Part): void {
       break;
   }
   if ('cacheControl' in part && part.cacheControl !== undefined) block.cache_control = part.cacheControl;
-  blocks.push(block);
+  return block;
 }
 
 function imageSource(part: Extract<Part, { kind: 'image' }>): JsonObject {

@@ -10,20 +10,14 @@ import { asArray, asObject, asString } from '../shared.ts';
 import type { JsonObject } from '../shared.ts';
 import { at, untranslatableResponse } from './errors.ts';
 import { stopReasonFromOpenAi } from './finish-reasons.ts';
+import { argumentsObject } from './openai-request.ts';
 import type { AnthropicAnswerContext } from './types.ts';
 import { anthropicUsageBody } from './usage.ts';
 import { ZERO_USAGE } from '../types.ts';
 
 /** Tool-call arguments (a JSON string) as the object Anthropic's tool_use.input is. */
-export function toolInput(args: string, path: string): JsonObject {
-  if (args.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(args);
-  } catch {
-    throw untranslatableResponse(path, 'is not valid JSON, and Anthropic tool_use input must be an object');
-  }
-  const input = asObject(parsed);
+function toolInput(args: string, path: string): JsonObject {
+  const input = argumentsObject(args);
   if (!input) throw untranslatableResponse(path, 'is not a JSON object, and Anthropic tool_use input must be one');
   return input;
 }

@@ -22,8 +22,8 @@ import { checkFields, column } from './field-policy.ts';
 import type { FieldCheck } from './field-policy.ts';
 import { toGeminiSchema } from './gemini-schema.ts';
 import { isHttpUrl, mediaTypeFromUrl } from './media.ts';
-import { CHAT_FIELDS, functionTools, maxOutputTokens, parseChatRequest, readMessages, stopList, toolMode } from './openai-request.ts';
-import type { ChatRequest, FunctionDef, Part, Turn } from './openai-request.ts';
+import { CHAT_FIELDS, functionTools, maxOutputTokens, parseChatRequest, readMessages, stopList, toolMode, writeTurns } from './openai-request.ts';
+import type { ChatRequest, FunctionDef, Part, TurnWriter } from './openai-request.ts';
 import { EFFORT_BUDGET } from './reasoning.ts';
 import type { OpenAiRequestTranslation, RequestOptions } from './types.ts';
 
@@ -43,8 +43,8 @@ export function openAiToGeminiRequest(body: unknown, opts: RequestOptions = {}):
   const req = parseChatRequest(body);
   const notes: string[] = [];
   checkFields(req, CHECK, notes);
-  const { system, contents } = toGeminiContents(readMessages(req.messages, SERVED, notes), notes);
-  const out: JsonObject = { contents };
+  const { system, turns } = writeTurns(readMessages(req.messages, SERVED, notes), geminiWriter(notes), notes);
+  const out: JsonObject = { contents: turns.map((t) => ({ role: t.role === 'assistant' ? 'model' : 'user', parts: t.blocks })) };
   if (system.length > 0) out.systemInstruction = { parts: system };
   applyTools(req, out, notes);
   const generationConfig = generationConfigOf(req, notes);
@@ -106,49 +106,25 @@ function declaration(fn: FunctionDef, i: number, notes: string[]): JsonObject {
   return decl;
 }
 
-interface GeminiContent {
-  role: 'user' | 'model';
-  parts: JsonObject[];
-}
-
-function toGeminiContents(turns: readonly Turn[], notes: string[]): { system: JsonObject[]; contents: GeminiContent[] } {
-  const system: JsonObject[] = [];
-  const contents: GeminiContent[] = [];
-  const push = (role: GeminiContent['role'], parts: JsonObject[]): void => {
-    const last = contents[contents.length - 1];
-    if (last && last.role === role) last.parts.push(...parts);
-    else contents.push({ role, parts });
-  };
-  for (const turn of turns) {
-    const path = at('messages', turn.index);
-    switch (turn.role) {
-      case 'system':
-        if (!turn.leading) notes.push(path);
-        for (const part of turn.parts) system.push(geminiPart(part, notes));
-        break;
-      case 'user':
-        if (turn.parts.length > 0) push('user', turn.parts.map((p) => geminiPart(p, notes)));
-        break;
-      case 'assistant': {
-        // Anthropic's signed thinking (from an earlier turn another provider served) means nothing to Gemini.
-        if (turn.thinkingBlocks.length > 0) notes.push(at(path, 'thinking_blocks'));
-        const parts = turn.parts.map((p) => geminiPart(p, notes));
-        for (const call of turn.toolCalls) {
-          const part: JsonObject = { functionCall: { name: call.name, args: call.args } };
-          if (call.thoughtSignature !== '') part.thoughtSignature = call.thoughtSignature;
-          parts.push(part);
-        }
-        if (parts.length === 0) notes.push(path);
-        else push('model', parts);
-        break;
+/** Gemini's parts for the turns (see writeTurns for what all providers share). */
+function geminiWriter(notes: string[]): TurnWriter {
+  return {
+    part: (part) => geminiPart(part, notes),
+    assistant(turn, path, parts) {
+      // Anthropic's signed thinking (from an earlier turn another provider served) means nothing to Gemini.
+      if (turn.thinkingBlocks.length > 0) notes.push(at(path, 'thinking_blocks'));
+      for (const call of turn.toolCalls) {
+        const part: JsonObject = { functionCall: { name: call.name, args: call.args } };
+        if (call.thoughtSignature !== '') part.thoughtSignature = call.thoughtSignature;
+        parts.push(part);
       }
-      case 'tool':
-        if (turn.name === '') throw invalidRequest(at(path, 'tool_call_id'), 'matches no tool call of an earlier assistant message (Gemini answers a function by its name)');
-        push('user', [{ functionResponse: { name: turn.name, response: toolResponse(turn.content) } }]);
-        break;
-    }
-  }
-  return { system, contents };
+      return parts;
+    },
+    tool(turn, path) {
+      if (turn.name === '') throw invalidRequest(at(path, 'tool_call_id'), 'matches no tool call of an earlier assistant message (Gemini answers a function by its name)');
+      return { functionResponse: { name: turn.name, response: toolResponse(turn.content) } };
+    },
+  };
 }
 
 /** functionResponse.response is an object (a protobuf Struct). */
