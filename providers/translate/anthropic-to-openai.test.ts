@@ -3,10 +3,9 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { loadFixture } from '../../test/fixtures/index.ts';
-import { framesOf, translateStream } from '../../test/helpers/translation.ts';
+import { anthropicMessage, CITY_IMAGES_QUESTION, CITY_IMAGES_QUESTION_ANTHROPIC, framesOf, translateStream, translationError, weatherToolUses } from '../../test/helpers/translation.ts';
 import { anthropicToGeminiRequest, geminiErrorToAnthropic, geminiToAnthropicResponse, geminiToAnthropicStream } from './anthropic-to-gemini.ts';
 import { anthropicToOpenAiRequest } from './anthropic-to-openai-request.ts';
-import { TranslationError } from './errors.ts';
 import { openAiToAnthropicResponse } from './openai-to-anthropic-response.ts';
 import { OpenAiToAnthropicStream } from './openai-to-anthropic-stream.ts';
 import { toStreamTranslator } from './sse-frames.ts';
@@ -18,15 +17,7 @@ const NOW = 1_753_364_800_000;
 const toOpenAi = (body: MessageParams | Record<string, unknown>) => anthropicToOpenAiRequest(body, { model: 'gpt-5-mini', now: NOW });
 const hi = (extra: Partial<MessageParams> = {}): MessageParams => ({ model: 'smart', max_tokens: 1024, messages: [{ role: 'user', content: 'hi' }], ...extra }) as MessageParams;
 
-function refusal(fn: () => unknown): TranslationError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TranslationError) return err;
-    throw err;
-  }
-  throw new Error('expected a TranslationError');
-}
+const refusal = translationError;
 
 const WEATHER_TOOL = {
   name: 'get_weather',
@@ -41,20 +32,12 @@ describe('Anthropic request → OpenAI request', () => {
       max_tokens: 2048,
       system: [{ type: 'text', text: 'You are a concise travel assistant.', cache_control: { type: 'ephemeral' } }],
       messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'Weather in both cities?' },
-            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUg==' } },
-            { type: 'image', source: { type: 'url', url: 'https://upload.example.org/tokyo.jpg' } },
-          ],
-        },
+        CITY_IMAGES_QUESTION_ANTHROPIC,
         {
           role: 'assistant',
           content: [
             { type: 'text', text: "I'll check both." },
-            { type: 'tool_use', id: 'toolu_01HdMqnRLBwzvN7TyX2k9cPf', name: 'get_weather', input: { location: 'Paris, France' } },
-            { type: 'tool_use', id: 'toolu_01WsE4aJ8yVt3LrKqH6mZbNd', name: 'get_weather', input: { location: 'Tokyo, Japan' } },
+            ...weatherToolUses(['toolu_01HdMqnRLBwzvN7TyX2k9cPf', 'toolu_01WsE4aJ8yVt3LrKqH6mZbNd']),
           ],
         },
         {
@@ -79,20 +62,13 @@ describe('Anthropic request → OpenAI request', () => {
       model: 'gpt-5-mini',
       messages: [
         { role: 'system', content: [{ type: 'text', text: 'You are a concise travel assistant.' }] },
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'Weather in both cities?' },
-            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==' } },
-            { type: 'image_url', image_url: { url: 'https://upload.example.org/tokyo.jpg' } },
-          ],
-        },
+        CITY_IMAGES_QUESTION,
         {
           role: 'assistant',
           content: "I'll check both.",
           tool_calls: [
-            { id: 'toolu_01HdMqnRLBwzvN7TyX2k9cPf', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris, France"}' } },
-            { id: 'toolu_01WsE4aJ8yVt3LrKqH6mZbNd', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Tokyo, Japan"}' } },
+            { id: 'toolu_01HdMqnRLBwzvN7TyX2k9cPf', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris, France","unit":"celsius"}' } },
+            { id: 'toolu_01WsE4aJ8yVt3LrKqH6mZbNd', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Tokyo, Japan","unit":"celsius"}' } },
           ],
         },
         { role: 'tool', tool_call_id: 'toolu_01HdMqnRLBwzvN7TyX2k9cPf', content: '18C, cloudy' },
@@ -204,19 +180,15 @@ const answer = { model: 'smart' };
 
 describe('OpenAI response → Anthropic message', () => {
   it('chat-tools.json: parallel tool calls → tool_use blocks with parsed input, stop_reason tool_use', () => {
-    expect(openAiToAnthropicResponse(JSON.parse(loadFixture('openai', 'chat-tools.json').body.toString('utf8')), answer)).toEqual({
-      id: 'chatcmpl-BwJAKd0f5sU9c2vWbT7yN1hQm3RzX',
-      type: 'message',
-      role: 'assistant',
-      model: 'gpt-4o-mini-2024-07-18',
-      content: [
-        { type: 'tool_use', id: 'call_Qm8dX2b1uYfW7pLk3sVnR0aE', name: 'get_weather', input: { location: 'Paris, France', unit: 'celsius' } },
-        { type: 'tool_use', id: 'call_J4nT9cHq2WzE6vBx1yKpL8sD', name: 'get_weather', input: { location: 'Tokyo, Japan', unit: 'celsius' } },
-      ],
-      stop_reason: 'tool_use',
-      stop_sequence: null,
-      usage: { input_tokens: 81, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 54 },
-    });
+    expect(openAiToAnthropicResponse(JSON.parse(loadFixture('openai', 'chat-tools.json').body.toString('utf8')), answer)).toEqual(
+      anthropicMessage({
+        id: 'chatcmpl-BwJAKd0f5sU9c2vWbT7yN1hQm3RzX',
+        model: 'gpt-4o-mini-2024-07-18',
+        content: weatherToolUses(['call_Qm8dX2b1uYfW7pLk3sVnR0aE', 'call_J4nT9cHq2WzE6vBx1yKpL8sD']),
+        stop_reason: 'tool_use',
+        usage: { input_tokens: 81, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 54 },
+      }),
+    );
   });
 
   it('chat-cached-reasoning.json: cached tokens become cache reads, out of input_tokens', () => {
@@ -319,19 +291,10 @@ describe('Gemini answers → Anthropic (through the OpenAI form)', () => {
   const ctx = { openai: { model: 'smart', created: 1, includeUsage: true, jsonTool: null }, anthropic: { model: 'smart' } };
 
   it('generate-function-call.json → tool_use blocks; usage with thoughts in output_tokens', () => {
-    expect(geminiToAnthropicResponse(JSON.parse(loadFixture('gemini', 'generate-function-call.json').body.toString('utf8')), ctx)).toEqual({
-      id: 'gP6LaY3tCIGtxN8Pk5yFoQ4',
-      type: 'message',
-      role: 'assistant',
-      model: 'gemini-2.5-flash',
-      content: [
-        { type: 'tool_use', id: 'call_gP6LaY3tCIGtxN8Pk5yFoQ4_0_0', name: 'get_weather', input: { location: 'Paris, France', unit: 'celsius' } },
-        { type: 'tool_use', id: 'call_gP6LaY3tCIGtxN8Pk5yFoQ4_0_1', name: 'get_weather', input: { location: 'Tokyo, Japan', unit: 'celsius' } },
-      ],
-      stop_reason: 'tool_use',
-      stop_sequence: null,
-      usage: { input_tokens: 86, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 151 },
-    });
+    const body = JSON.parse(loadFixture('gemini', 'generate-function-call.json').body.toString('utf8')) as unknown;
+    const ids = ['call_gP6LaY3tCIGtxN8Pk5yFoQ4_0_0', 'call_gP6LaY3tCIGtxN8Pk5yFoQ4_0_1'] as const;
+    const usage = { input_tokens: 86, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 151 };
+    expect(geminiToAnthropicResponse(body, ctx)).toEqual(anthropicMessage({ id: 'gP6LaY3tCIGtxN8Pk5yFoQ4', model: 'gemini-2.5-flash', content: weatherToolUses(ids), stop_reason: 'tool_use', usage }));
   });
 
   it('stream-thoughts.sse → thinking block, text block, message_delta with Gemini usage, message_stop', () => {

@@ -19,29 +19,28 @@ function refused(schema: Record<string, unknown>): string {
 
 describe('JSON Schema → Gemini Schema', () => {
   it('converts a strict OpenAI schema (types upper-cased, nullable unions, additionalProperties false dropped as equivalent)', () => {
+    // As OpenAI's strict mode wants it: every property required, no additional ones.
+    const city = { type: 'string', description: 'City name' };
+    const temperature = { type: 'number', minimum: -90, maximum: 60 };
+    const conditions = { type: 'string', enum: ['sunny', 'cloudy', 'rain'] };
+    const required = ['city', 'temperature_c', 'conditions', 'alerts', 'wind_kph'];
     const strict = {
       type: 'object',
-      properties: {
-        city: { type: 'string', description: 'City name' },
-        temperature_c: { type: 'number', minimum: -90, maximum: 60 },
-        conditions: { type: 'string', enum: ['sunny', 'cloudy', 'rain'] },
-        alerts: { type: 'array', items: { type: 'string' }, maxItems: 5 },
-        wind_kph: { type: ['integer', 'null'] },
-      },
-      required: ['city', 'temperature_c', 'conditions', 'alerts', 'wind_kph'],
+      properties: { city, temperature_c: temperature, conditions, alerts: { type: 'array', items: { type: 'string' }, maxItems: 5 }, wind_kph: { type: ['integer', 'null'] } },
+      required,
       additionalProperties: false,
     };
     expect(convert(strict)).toEqual({
       schema: {
         type: 'OBJECT',
         properties: {
-          city: { type: 'STRING', description: 'City name' },
-          temperature_c: { type: 'NUMBER', minimum: -90, maximum: 60 },
-          conditions: { type: 'STRING', enum: ['sunny', 'cloudy', 'rain'] },
+          city: { ...city, type: 'STRING' },
+          temperature_c: { ...temperature, type: 'NUMBER' },
+          conditions: { ...conditions, type: 'STRING' },
           alerts: { type: 'ARRAY', items: { type: 'STRING' }, maxItems: 5 },
           wind_kph: { type: 'INTEGER', nullable: true },
         },
-        required: ['city', 'temperature_c', 'conditions', 'alerts', 'wind_kph'],
+        required,
       },
       notes: [],
     });

@@ -3,10 +3,9 @@
 import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { loadFixture } from '../../test/fixtures/index.ts';
-import { framesOf, translateStream } from '../../test/helpers/translation.ts';
+import { chatCompletion, chatHi, CITY_IMAGES_QUESTION_ANTHROPIC, framesOf, onlyChoice, openAiUsageOf, translateStream, translationError, WEATHER_TOOL, weatherToolUses } from '../../test/helpers/translation.ts';
 import { anthropicToOpenAiResponse } from './anthropic-to-openai-response.ts';
 import { AnthropicToOpenAiStream } from './anthropic-to-openai-stream.ts';
-import { TranslationError } from './errors.ts';
 import { finishFromAnthropic } from './finish-reasons.ts';
 import { DEFAULT_ANTHROPIC_MAX_TOKENS, openAiToAnthropicRequest } from './openai-to-anthropic-request.ts';
 import type { AnthropicRequestOptions } from './openai-to-anthropic-request.ts';
@@ -21,26 +20,8 @@ type ChatParams = OpenAI.Chat.ChatCompletionCreateParams;
 
 const toAnthropic = (body: ChatParams | Record<string, unknown>, opts: AnthropicRequestOptions = {}) => openAiToAnthropicRequest(body, { now: NOW, model: 'claude-sonnet-4-6', ...opts });
 const bodyOf = (body: ChatParams | Record<string, unknown>, opts: AnthropicRequestOptions = {}) => toAnthropic(body, opts).request.body;
-const hi = (extra: Partial<ChatParams> = {}): ChatParams => ({ model: 'smart', messages: [{ role: 'user', content: 'hi' }], ...extra }) as ChatParams;
-
-function refusal(fn: () => unknown): TranslationError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TranslationError) return err;
-    throw err;
-  }
-  throw new Error('expected a TranslationError');
-}
-
-const WEATHER_TOOL = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Current weather for a city',
-    parameters: { type: 'object', properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] },
-  },
-} as const satisfies OpenAI.Chat.ChatCompletionTool;
+const hi = chatHi;
+const refusal = translationError;
 
 describe('OpenAI request → Anthropic request', () => {
   it('translates a whole tool-using conversation: system + developer, images, parallel calls, tool results, sampling', () => {
@@ -92,21 +73,8 @@ describe('OpenAI request → Anthropic request', () => {
         { type: 'text', text: 'Answer in metric units.' },
       ],
       messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'What is the weather in these two cities?' },
-            { type: 'image', source: { type: 'url', url: 'https://upload.example.org/paris.jpg' } },
-            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUg==' } },
-          ],
-        },
-        {
-          role: 'assistant',
-          content: [
-            { type: 'tool_use', id: 'call_Qm8dX2b1uYfW7pLk3sVnR0aE', name: 'get_weather', input: { location: 'Paris, France', unit: 'celsius' } },
-            { type: 'tool_use', id: 'call_J4nT9cHq2WzE6vBx1yKpL8sD', name: 'get_weather', input: { location: 'Tokyo, Japan', unit: 'celsius' } },
-          ],
-        },
+        CITY_IMAGES_QUESTION_ANTHROPIC,
+        { role: 'assistant', content: weatherToolUses(['call_Qm8dX2b1uYfW7pLk3sVnR0aE', 'call_J4nT9cHq2WzE6vBx1yKpL8sD']) },
         {
           role: 'user',
           content: [
@@ -301,75 +269,48 @@ describe('OpenAI request → Anthropic request', () => {
   });
 });
 
+/** The thinking recorded in messages-thinking.json / .sse. */
+const THINKING = 'The user wants the number of r\'s in "strawberry". Let me spell it: s-t-r-a-w-b-e-r-r-y. Positions 3, 8 and 9 are r, so there are 3.';
+const SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds2YhgqKLAsdT5PFDyYxA1WMvlfYB1Vr1IoPSxQjB/WJ2Uw4vWCK1MKn2Jw==';
+
 const ctx = (extra: Partial<OpenAiAnswerContext> = {}): OpenAiAnswerContext => ({ model: 'smart', created: CREATED, includeUsage: false, jsonTool: null, ...extra });
 const json = (provider: 'anthropic', name: string): unknown => JSON.parse(loadFixture(provider, name).body.toString('utf8'));
 
 describe('Anthropic response → OpenAI chat.completion', () => {
   it('messages.json: text, stop, usage', () => {
-    expect(anthropicToOpenAiResponse(json('anthropic', 'messages.json'), ctx())).toEqual({
-      id: 'msg_01XFDUDYJgAACzvnptvVoYEL',
-      object: 'chat.completion',
-      created: CREATED,
-      model: 'claude-sonnet-4-5-20250929',
-      choices: [{ index: 0, message: { role: 'assistant', content: "Hello! I'm doing well, thank you for asking. How can I help you today?", refusal: null }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 12, completion_tokens: 21, total_tokens: 33, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
-    });
+    const choices = onlyChoice({ content: "Hello! I'm doing well, thank you for asking. How can I help you today?" }, 'stop');
+    expect(anthropicToOpenAiResponse(json('anthropic', 'messages.json'), ctx())).toEqual(
+      chatCompletion({ id: 'msg_01XFDUDYJgAACzvnptvVoYEL', model: 'claude-sonnet-4-5-20250929', created: CREATED, choices, usage: openAiUsageOf(12, 21) }),
+    );
   });
 
   it('messages-tools.json: text and a tool call, finish_reason tool_calls', () => {
     const out = anthropicToOpenAiResponse(json('anthropic', 'messages-tools.json'), ctx());
-    expect(out.choices).toEqual([
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
+    expect(out.choices).toEqual(
+      onlyChoice(
+        {
           content: "I'll check the current weather in San Francisco for you.",
-          refusal: null,
           tool_calls: [{ id: 'toolu_01A09q90qw90lq917835lq9', type: 'function', function: { name: 'get_weather', arguments: '{"location":"San Francisco, CA","unit":"fahrenheit"}' } }],
         },
-        logprobs: null,
-        finish_reason: 'tool_calls',
-      },
-    ]);
+        'tool_calls',
+      ),
+    );
   });
 
   it('messages-cache.json: cache reads and writes count in prompt_tokens, reads as cached_tokens', () => {
-    expect(anthropicToOpenAiResponse(json('anthropic', 'messages-cache.json'), ctx()).usage).toEqual({
-      prompt_tokens: 2260,
-      completion_tokens: 17,
-      total_tokens: 2277,
-      prompt_tokens_details: { cached_tokens: 2051, cache_write_tokens: 188 },
-      completion_tokens_details: { reasoning_tokens: 0 },
-    });
+    expect(anthropicToOpenAiResponse(json('anthropic', 'messages-cache.json'), ctx()).usage).toEqual({ ...openAiUsageOf(2260, 17), prompt_tokens_details: { cached_tokens: 2051, cache_write_tokens: 188 } });
   });
 
   it('messages-thinking.json: thinking as reasoning_content and thinking_blocks (signature kept)', () => {
     const out = anthropicToOpenAiResponse(json('anthropic', 'messages-thinking.json'), ctx());
-    expect(out.choices).toEqual([
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: 'There are **3** r\'s in "strawberry".',
-          refusal: null,
-          reasoning_content: 'The user wants the number of r\'s in "strawberry". Let me spell it: s-t-r-a-w-b-e-r-r-y. Positions 3, 8 and 9 are r, so there are 3.',
-          thinking_blocks: [
-            {
-              type: 'thinking',
-              thinking: 'The user wants the number of r\'s in "strawberry". Let me spell it: s-t-r-a-w-b-e-r-r-y. Positions 3, 8 and 9 are r, so there are 3.',
-              signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds2YhgqKLAsdT5PFDyYxA1WMvlfYB1Vr1IoPSxQjB/WJ2Uw4vWCK1MKn2Jw==',
-            },
-          ],
-        },
-        logprobs: null,
-        finish_reason: 'stop',
-      },
-    ]);
+    expect(out.choices).toEqual(
+      onlyChoice({ content: 'There are **3** r\'s in "strawberry".', reasoning_content: THINKING, thinking_blocks: [{ type: 'thinking', thinking: THINKING, signature: SIGNATURE }] }, 'stop'),
+    );
   });
 
   it('messages-json-tool.json: the forced tool\'s input is the content, finish_reason stop', () => {
     const out = anthropicToOpenAiResponse(json('anthropic', 'messages-json-tool.json'), ctx({ jsonTool: 'weather_report' }));
-    expect(out.choices).toEqual([{ index: 0, message: { role: 'assistant', content: '{"city":"Paris","temperature_c":18,"conditions":"partly cloudy"}', refusal: null }, logprobs: null, finish_reason: 'stop' }]);
+    expect(out.choices).toEqual(onlyChoice({ content: '{"city":"Paris","temperature_c":18,"conditions":"partly cloudy"}' }, 'stop'));
     // without the context it is an ordinary tool call
     expect((out.choices as { message: { tool_calls?: unknown } }[])[0]?.message.tool_calls).toBeUndefined();
     expect(JSON.stringify(anthropicToOpenAiResponse(json('anthropic', 'messages-json-tool.json'), ctx()))).toContain('"tool_calls"');
@@ -411,14 +352,7 @@ describe('Anthropic stream → OpenAI chunks', () => {
       chunk({ tool_calls: [{ index: 0, function: { arguments: '{"location":' } }] }, null, null),
       chunk({ tool_calls: [{ index: 0, function: { arguments: ' "Paris"}' } }] }, null, null),
       chunk({}, 'tool_calls', null),
-      {
-        id: 'msg_01QC4g3HwBThD4BaNtBckFDJ',
-        object: 'chat.completion.chunk',
-        created: CREATED,
-        model: 'claude-sonnet-4-5-20250929',
-        choices: [],
-        usage: { prompt_tokens: 1038, completion_tokens: 41, total_tokens: 1079, prompt_tokens_details: { cached_tokens: 1024 }, completion_tokens_details: { reasoning_tokens: 0 } },
-      },
+      { ...chunk({}), choices: [], usage: openAiUsageOf(1038, 41, 1024) },
       undefined,
     ]);
     expect(frames.every((f) => f.event === '')).toBe(true);
@@ -450,15 +384,7 @@ describe('Anthropic stream → OpenAI chunks', () => {
       { role: 'assistant', content: '' },
       { reasoning_content: 'The user wants the number of r\'s in "strawberry". Let me spell it: s-t-r-a-w-b-e-r-r-y.' },
       { reasoning_content: ' Positions 3, 8 and 9 are r, so there are 3.' },
-      {
-        thinking_blocks: [
-          {
-            type: 'thinking',
-            thinking: 'The user wants the number of r\'s in "strawberry". Let me spell it: s-t-r-a-w-b-e-r-r-y. Positions 3, 8 and 9 are r, so there are 3.',
-            signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds2YhgqKLAsdT5PFDyYxA1WMvlfYB1Vr1IoPSxQjB/WJ2Uw4vWCK1MKn2Jw==',
-          },
-        ],
-      },
+      { thinking_blocks: [{ type: 'thinking', thinking: THINKING, signature: SIGNATURE }] },
       { content: 'There are **3** r\'s in' },
       { content: ' "strawberry".' },
       {},

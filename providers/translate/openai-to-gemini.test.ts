@@ -3,8 +3,7 @@
 import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { loadFixture } from '../../test/fixtures/index.ts';
-import { framesOf, translateStream } from '../../test/helpers/translation.ts';
-import { TranslationError } from './errors.ts';
+import { chatCompletion, chatHi, CITY_IMAGES_QUESTION, framesOf, onlyChoice, openAiUsageOf, translateStream, translationError, WEATHER_TOOL as WEATHER } from '../../test/helpers/translation.ts';
 import { finishFromGemini } from './finish-reasons.ts';
 import { geminiToOpenAiResponse } from './gemini-to-openai-response.ts';
 import { GeminiToOpenAiStream } from './gemini-to-openai-stream.ts';
@@ -19,26 +18,13 @@ type ChatParams = OpenAI.Chat.ChatCompletionCreateParams;
 
 const toGemini = (body: ChatParams | Record<string, unknown>, model = 'gemini-2.5-flash') => openAiToGeminiRequest(body, { now: NOW, model });
 const bodyOf = (body: ChatParams | Record<string, unknown>) => toGemini(body).request.body;
-const hi = (extra: Partial<ChatParams> = {}): ChatParams => ({ model: 'smart', messages: [{ role: 'user', content: 'hi' }], ...extra }) as ChatParams;
+const hi = chatHi;
+const refusal = translationError;
 
-function refusal(fn: () => unknown): TranslationError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TranslationError) return err;
-    throw err;
-  }
-  throw new Error('expected a TranslationError');
-}
-
+// The shared weather tool as an OpenAI strict-mode caller declares it.
 const WEATHER_TOOL = {
   type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Current weather for a city',
-    parameters: { type: 'object', properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'], additionalProperties: false },
-    strict: true,
-  },
+  function: { ...WEATHER.function, parameters: { ...WEATHER.function.parameters, additionalProperties: false }, strict: true },
 } as const satisfies OpenAI.Chat.ChatCompletionTool;
 
 describe('OpenAI request → Gemini generateContent request', () => {
@@ -56,14 +42,7 @@ describe('OpenAI request → Gemini generateContent request', () => {
       messages: [
         { role: 'system', content: 'You are a concise travel assistant.' },
         { role: 'developer', content: 'Answer in metric units.' },
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'What is the weather in these two cities?' },
-            { type: 'image_url', image_url: { url: 'https://upload.example.org/paris.jpg' } },
-            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==' } },
-          ],
-        },
+        CITY_IMAGES_QUESTION,
         {
           role: 'assistant',
           content: 'Let me check both cities.',
@@ -224,24 +203,12 @@ const json = (name: string): unknown => JSON.parse(loadFixture('gemini', name).b
 
 describe('Gemini response → OpenAI chat.completion', () => {
   it('generate.json: text, stop, usage', () => {
-    expect(geminiToOpenAiResponse(json('generate.json'), ctx())).toEqual({
-      id: 'md2UaLXRCaKTmNAPrsSpgAo',
-      object: 'chat.completion',
-      created: CREATED,
-      model: 'gemini-2.0-flash',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'AI learns patterns from data to make predictions or decisions.', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 8, completion_tokens: 12, total_tokens: 20, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
-    });
+    const choices = onlyChoice({ content: 'AI learns patterns from data to make predictions or decisions.' }, 'stop');
+    expect(geminiToOpenAiResponse(json('generate.json'), ctx())).toEqual(chatCompletion({ id: 'md2UaLXRCaKTmNAPrsSpgAo', model: 'gemini-2.0-flash', created: CREATED, choices, usage: openAiUsageOf(8, 12) }));
   });
 
   it('generate-thinking.json: thoughts count as reasoning inside completion_tokens, cached tokens as cached_tokens', () => {
-    expect(geminiToOpenAiResponse(json('generate-thinking.json'), ctx()).usage).toEqual({
-      prompt_tokens: 4127,
-      completion_tokens: 311,
-      total_tokens: 4438,
-      prompt_tokens_details: { cached_tokens: 4096 },
-      completion_tokens_details: { reasoning_tokens: 282 },
-    });
+    expect(geminiToOpenAiResponse(json('generate-thinking.json'), ctx()).usage).toEqual(openAiUsageOf(4127, 311, 4096, 282));
   });
 
   it('generate-function-call.json: parallel function calls → tool_calls with made-up ids, the signature handed out, finish tool_calls', () => {
@@ -273,7 +240,7 @@ describe('Gemini response → OpenAI chat.completion', () => {
     const withId = { candidates: [{ content: { role: 'model', parts: [{ functionCall: { id: 'fc_7', name: 'f', args: {} } }] }, finishReason: 'STOP' }], responseId: 'r' };
     expect(JSON.stringify(geminiToOpenAiResponse(withId, ctx()).choices)).toContain('"id":"fc_7"');
     const blocked = { promptFeedback: { blockReason: 'PROHIBITED_CONTENT' }, usageMetadata: { promptTokenCount: 7, totalTokenCount: 7 }, modelVersion: 'gemini-2.5-flash', responseId: 'b1' };
-    expect(geminiToOpenAiResponse(blocked, ctx()).choices).toEqual([{ index: 0, message: { role: 'assistant', content: null, refusal: null }, logprobs: null, finish_reason: 'content_filter' }]);
+    expect(geminiToOpenAiResponse(blocked, ctx()).choices).toEqual(onlyChoice({ content: null }, 'content_filter'));
     expect(['STOP', 'MAX_TOKENS', 'SAFETY', 'RECITATION', 'PROHIBITED_CONTENT', 'MALFORMED_FUNCTION_CALL', 'OTHER'].map((r) => finishFromGemini(r, false))).toEqual([
       'stop', 'length', 'content_filter', 'content_filter', 'content_filter', 'stop', 'stop',
     ]);
@@ -299,7 +266,7 @@ describe('Gemini stream → OpenAI chunks', () => {
       { ...base, choices: [{ index: 0, delta: { content: ' 世界' }, logprobs: null, finish_reason: null }], usage: null },
       { ...base, choices: [{ index: 0, delta: { content: ' 👋' }, logprobs: null, finish_reason: null }], usage: null },
       { ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], usage: null },
-      { ...base, choices: [], usage: { prompt_tokens: 9, completion_tokens: 191, total_tokens: 200, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 185 } } },
+      { ...base, choices: [], usage: openAiUsageOf(9, 191, 0, 185) },
       undefined,
     ]);
   });
@@ -336,13 +303,7 @@ describe('Gemini stream → OpenAI chunks', () => {
       { delta: { content: ' r\'s in "strawberry".' }, finish: null },
       { delta: {}, finish: 'stop' },
     ]);
-    expect((frames[4]?.json as { usage: unknown }).usage).toEqual({
-      prompt_tokens: 2150,
-      completion_tokens: 257,
-      total_tokens: 2407,
-      prompt_tokens_details: { cached_tokens: 2048 },
-      completion_tokens_details: { reasoning_tokens: 244 },
-    });
+    expect((frames[4]?.json as { usage: unknown }).usage).toEqual(openAiUsageOf(2150, 257, 2048, 244));
   });
 
   it('an error frame ends the stream with an OpenAI error frame; a cut stream gets no [DONE]', () => {

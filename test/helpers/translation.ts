@@ -2,7 +2,10 @@
 // stream translator, and, for SDK tests, a fetch that plays the gateway in-process (the SDK's request is translated,
 // a recorded upstream answer is translated back and returned as a Response), so the official clients parse exactly
 // the bytes a caller would receive.
+import type Anthropic from '@anthropic-ai/sdk';
+import type OpenAI from 'openai';
 import { parseSse } from '../../providers/sse.ts';
+import { TranslationError } from '../../providers/translate/errors.ts';
 import { translateSseBytes } from '../../providers/translate/sse-frames.ts';
 import type { StreamTranslator } from '../../providers/translate/sse-frames.ts';
 import type { SseFrame } from '../../providers/types.ts';
@@ -73,3 +76,80 @@ export function gatewayFetch(answer: (requestBody: unknown, url: string) => Fake
     return new Response(stream, { status, headers: { 'content-type': sse ? 'text/event-stream' : 'application/json', ...headers } });
   };
 }
+
+/** The TranslationError `fn` throws (anything else, or nothing, fails the test). */
+export function translationError(fn: () => unknown): TranslationError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof TranslationError) return err;
+    throw err;
+  }
+  throw new Error('expected a TranslationError');
+}
+
+/** The weather tool most recorded fixtures call, as an OpenAI caller declares it. */
+export const WEATHER_TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Current weather for a city',
+    parameters: { type: 'object', properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] },
+  },
+} as const satisfies OpenAI.Chat.ChatCompletionTool;
+
+/** The two parallel calls the recorded tool fixtures make. */
+export const PARIS_AND_TOKYO = [
+  { location: 'Paris, France', unit: 'celsius' },
+  { location: 'Tokyo, Japan', unit: 'celsius' },
+] as const;
+
+/** Anthropic tool_use blocks for PARIS_AND_TOKYO with the given ids. */
+export function weatherToolUses(ids: readonly [string, string]): Anthropic.ToolUseBlockParam[] {
+  return ids.map((id, i) => ({ type: 'tool_use', id, name: 'get_weather', input: { ...PARIS_AND_TOKYO[i] } }));
+}
+
+/** An OpenAI usage object as the translators write it. */
+export function openAiUsageOf(prompt: number, completion: number, cached = 0, reasoning = 0): Record<string, unknown> {
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached }, completion_tokens_details: { reasoning_tokens: reasoning } };
+}
+
+/** A chat.completion's `choices` with one assistant message. */
+export function onlyChoice(message: Record<string, unknown>, finish: string): Record<string, unknown>[] {
+  return [{ index: 0, message: { role: 'assistant', refusal: null, ...message }, logprobs: null, finish_reason: finish }];
+}
+
+/** A Chat Completions request saying hi, with `extra` parameters. */
+export function chatHi(extra: Partial<OpenAI.Chat.ChatCompletionCreateParams> = {}): OpenAI.Chat.ChatCompletionCreateParams {
+  return { model: 'smart', messages: [{ role: 'user', content: 'hi' }], ...extra } as OpenAI.Chat.ChatCompletionCreateParams;
+}
+
+/** A user question with an image by URL and one inline, as an OpenAI caller sends it. */
+export const CITY_IMAGES_QUESTION = {
+  role: 'user',
+  content: [
+    { type: 'text', text: 'What is the weather in these two cities?' },
+    { type: 'image_url', image_url: { url: 'https://upload.example.org/paris.jpg' } },
+    { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==' } },
+  ],
+} as const satisfies OpenAI.Chat.ChatCompletionUserMessageParam;
+
+/** An Anthropic message as the translators write it. */
+export function anthropicMessage(m: { id: string; model: string; content: unknown[]; stop_reason: string; usage: Record<string, number> }): Record<string, unknown> {
+  return { id: m.id, type: 'message', role: 'assistant', model: m.model, content: m.content, stop_reason: m.stop_reason, stop_sequence: null, usage: m.usage };
+}
+
+/** A chat.completion as the translators write it. */
+export function chatCompletion(c: { id: string; model: string; created: number; choices: unknown[]; usage: unknown }): Record<string, unknown> {
+  return { id: c.id, object: 'chat.completion', created: c.created, model: c.model, choices: c.choices, usage: c.usage };
+}
+
+/** CITY_IMAGES_QUESTION as an Anthropic caller sends it (and as it reaches Anthropic). */
+export const CITY_IMAGES_QUESTION_ANTHROPIC: Anthropic.MessageParam = {
+  role: 'user',
+  content: [
+    { type: 'text', text: 'What is the weather in these two cities?' },
+    { type: 'image', source: { type: 'url', url: 'https://upload.example.org/paris.jpg' } },
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUg==' } },
+  ],
+};
