@@ -8,6 +8,7 @@
 //   2xx JSON:   reply t.response(upstreamJson)                       (application/json)
 //   2xx SSE:    const s = translateSseBytes(t.stream(), write); s.push(chunk)…; s.end()   (text/event-stream)
 //   4xx / 5xx:  const e = t.error(status, upstreamJsonOrText); reply e.status, e.headers, e.body
+//   refused:    catch TranslationError; reply translationErrorBody(err, caller) (and log the call with err.code)
 // The ledger keeps reading the upstream's own bytes with the upstream's adapter; only the client sees translations.
 import { anthropicAdapter } from '../anthropic.ts';
 import type { JsonObject } from '../shared.ts';
