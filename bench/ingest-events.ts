@@ -30,13 +30,19 @@ function sseChunkTimes(body: Buffer): number[] {
 }
 const SSE_TIMES = sseChunkTimes(CHAT_SSE);
 
-/** The i-th exchange: even ones non-streamed (chat.json), odd ones streamed (chat.sse, usage in the last frame). */
-export function benchExchange(i: number): Exchange {
+/** `text` repeated to `chars` characters (the bench's large-body runs). */
+const sized = (text: string, chars: number): string => (chars <= text.length ? text.slice(0, chars) : text.repeat(Math.ceil(chars / text.length)).slice(0, chars));
+
+/**
+ * The i-th exchange: even ones non-streamed (chat.json), odd ones streamed (chat.sse, usage in the last frame);
+ * the user message is `userChars` characters (600 makes ~3.4 KB messages).
+ */
+export function benchExchange(i: number, userChars = 600): Exchange {
   const stream = i % 2 === 1;
   const model = MODELS[i % MODELS.length]!;
   const request = Buffer.from(JSON.stringify({
     model,
-    messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: (i % 4 === 0 ? withPii : prose).slice(0, 600) }],
+    messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: sized(i % 4 === 0 ? withPii : prose, userChars) }],
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   }));
   const response = stream
@@ -64,7 +70,7 @@ export function makeV1(i: number): Buffer {
   })));
 }
 
-/** `n` encoded bus messages of one kind. */
-export function busMessages(kind: StreamKind, n: number): Buffer[] {
-  return Array.from({ length: n }, (_, i) => (kind === 'v1' ? makeV1(i) : encodeExchange(benchExchange(i))));
+/** `n` encoded bus messages of one kind (v2: with a user message of userChars characters). */
+export function busMessages(kind: StreamKind, n: number, userChars?: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => (kind === 'v1' ? makeV1(i) : encodeExchange(benchExchange(i, userChars))));
 }

@@ -1,6 +1,7 @@
-// The ingest worker as `npm start` runs it: a `sightline ingest` child process reading a spool on disk into the
-// embedded ClickHouse (chDB), redaction on unless --redaction off. Bus messages are v2 exchanges built from the
-// recorded OpenAI fixtures (half streamed) or v1 assembled events, ~3 KiB each (bench/ingest-events.ts).
+// The ingest worker as `npm start` runs it (its allocator environment included): a `sightline ingest` child process
+// reading a spool on disk into the embedded ClickHouse (chDB), redaction on unless --redaction off. Bus messages are
+// v2 exchanges built from the recorded OpenAI fixtures (half streamed) or v1 assembled events, ~3 KiB each
+// (bench/ingest-events.ts).
 //
 //   drain (default): the spool is filled with --events messages first, then the worker is started; events/s is
 //     rows stored over the time from the worker's first answer on its HTTP interface to the last row.
@@ -10,7 +11,7 @@
 // Both report the worker's RSS (anonymous and file-backed; most file-backed pages are libchdb.so's code) idle,
 // peak and at the end, and --profile-dir writes the worker's --cpu-prof and prints its summary.
 //   node bin/run-ts.mjs bench/ingest.ts [--stream v2|v1] [--events 100000] [--redaction on|off]
-//                                       [--rate 300 --seconds 20] [--prepare-threads N] [--profile-dir /tmp/prof]
+//                                       [--rate 300 --seconds 20] [--user-chars 600] [--profile-dir /tmp/prof]
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openSpoolWriter } from '../bus/spool/index.ts';
 import { parseConfig } from '../config/index.ts';
+import { INGEST_ALLOCATOR_ENV } from '../ingest/main.ts';
 import { decodeEvent, defaultAssembleDeps, redactorFromConfig } from '../ingest/pipeline.ts';
 import { encodeInsert } from '../ingest/writer.ts';
 import { busMessages, type StreamKind } from './ingest-events.ts';
@@ -33,8 +35,8 @@ const { values: args } = parseArgs({ options: {
   rate: { type: 'string' },
   seconds: { type: 'string', default: '20' },
   'profile-dir': { type: 'string' },
-  /** ingest.prepare_threads for the worker (default: the config's). */
-  'prepare-threads': { type: 'string' },
+  /** v2: characters of the user message (600 ≈ 3.4 KB per message; 16384 ≈ the proxy bench's 16 KiB bodies). */
+  'user-chars': { type: 'string', default: '600' },
 } });
 const kind = args.stream as StreamKind;
 if (kind !== 'v1' && kind !== 'v2') throw new Error('--stream is v1 or v2');
@@ -76,13 +78,12 @@ interface Worker { pid: number; port: number; lines: string[]; query(sql: string
 async function startWorker(dataDir: string): Promise<Worker> {
   const port = await freePort();
   const configFile = path.join(dataDir, 'sightline.yaml');
-  const threads = args['prepare-threads'] === undefined ? '' : `ingest:\n  prepare_threads: ${Number(args['prepare-threads'])}\n`;
-  writeFileSync(configFile, `redaction:\n  enabled: ${redactionOn}\n${threads}`);
+  writeFileSync(configFile, `redaction:\n  enabled: ${redactionOn}\n`);
   const profile = args['profile-dir'];
   const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
   const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/sightline.mjs'), 'ingest'], {
     cwd: ROOT,
-    env: { ...process.env, SIGHTLINE_DATA_DIR: dataDir, SIGHTLINE_CONFIG: configFile, SIGHTLINE_CLICKHOUSE_HTTP_PORT: String(port), TZ: 'UTC' },
+    env: { ...INGEST_ALLOCATOR_ENV, ...process.env, SIGHTLINE_DATA_DIR: dataDir, SIGHTLINE_CONFIG: configFile, SIGHTLINE_CLICKHOUSE_HTTP_PORT: String(port), TZ: 'UTC' },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   const lines: string[] = [];
@@ -207,9 +208,9 @@ async function paced(messages: readonly Buffer[], rate: number, seconds: number)
 const rate = args.rate === undefined ? undefined : Number(args.rate);
 const seconds = Number(args.seconds);
 const total = rate === undefined ? Number(args.events) : Math.round(rate * seconds) + 1;
-const messages = busMessages(kind, total);
+const messages = busMessages(kind, total, Number(args['user-chars']));
 const avg = messages.reduce((n, b) => n + b.length, 0) / messages.length;
-console.log(`ingest worker (bin/sightline.mjs ingest → chDB): ${kind} events, ~${Math.round(avg)} B each, redaction ${redactionOn ? 'on' : 'off'}, prepare_threads ${args['prepare-threads'] ?? 'default'}`);
+console.log(`ingest worker (bin/sightline.mjs ingest → chDB): ${kind} events, ~${Math.round(avg)} B each, redaction ${redactionOn ? 'on' : 'off'}`);
 const s = stageTimes(messages.slice(0, Math.min(20_000, messages.length)));
 console.log(`  JS on one thread, µs/event: decode ${s.decode.toFixed(1)} · redact ${s.redact.toFixed(1)} · encode ${s.encode.toFixed(1)}`);
 if (rate === undefined) await drain(messages);

@@ -10,7 +10,7 @@ import { startForwarder } from '../bus/forwarder.ts';
 import { createKafkaProducer } from '../bus/kafka.ts';
 import { createSpoolSink } from '../bus/spool-sink.ts';
 import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus/spool/index.ts';
-import { spoolRoot } from '../ingest/main.ts';
+import { INGEST_ALLOCATOR_ENV, spoolRoot } from '../ingest/main.ts';
 import { createSinkFromConfig, startProxy } from '../proxy/main.ts';
 import type { EventSink } from '../proxy/sink.ts';
 
@@ -66,7 +66,9 @@ function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Pipeline {
 }
 
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
-function superviseIngest(env: NodeJS.ProcessEnv): { stop(): Promise<void> } {
+function superviseIngest(parentEnv: NodeJS.ProcessEnv): { stop(): Promise<void> } {
+  // The environment's own allocator settings, if any, win.
+  const env = { ...INGEST_ALLOCATOR_ENV, ...parentEnv };
   let child: ChildProcess | undefined;
   let stopping = false;
   let restarts = 0;

@@ -121,18 +121,10 @@ export const ConfigSchema = z.strictObject({
     // A batch (one insert) closes at batch_max_rows records, batch_max_bytes of bus messages, or flush_ms after its
     // first record arrived, whichever comes first. Every insert costs the engine ~8-10 ms of CPU whatever its size,
     // so at low rates batches wait for flush_ms: an event is stored at most ~flush_ms plus one insert after it was
-    // logged. The byte cap bounds the worker's memory: one batch is being stored while the next is prepared (one per
-    // prepare thread when a backlog is being caught up with).
+    // logged. The byte cap bounds the worker's memory: one batch is being stored while the next is prepared.
     batch_max_rows: z.coerce.number().int().positive().default(10_000),
-    batch_max_bytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    batch_max_bytes: z.coerce.number().int().positive().default(8 * 1024 * 1024),
     flush_ms: z.coerce.number().int().positive().default(1000),
-    /**
-     * Worker threads preparing full batches (decode, assembly, redaction, encoding) while the ingest thread reads
-     * and the engine stores: a backlog, or a rate past one batch per flush_ms. Started on the first full batch,
-     * stopped after 30 s without one. 0 = all on the ingest thread. Not used while OpenTelemetry export is on (it
-     * needs the rows on the ingest thread).
-     */
-    prepare_threads: z.coerce.number().int().nonnegative().default(1),
     /** Larger bus messages go to the dead-letter sink (the proxy already truncates logged bodies). */
     max_event_bytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
   }).prefault({}),

@@ -12,7 +12,7 @@ import { assembleEvent } from '../ledger/assemble.ts';
 import { createCoster } from '../ledger/cost.ts';
 import type { RedactionPolicy } from './redact.ts';
 import { compileRedactor, DEFAULT_POLICY } from './redact.ts';
-import type { PreparedInsert, RowEncoder, Writer } from './writer.ts';
+import type { PreparedInsert, Writer } from './writer.ts';
 import { isRetryable } from './writer.ts';
 
 export interface DeadLetter {
@@ -118,18 +118,13 @@ export function decodeEvent(raw: Buffer, maxEventBytes: number, deps: AssembleDe
   return { ok: true, event: parsed.data };
 }
 
-export interface PreparerOptions extends Pick<PipelineOptions, 'redact' | 'maxEventBytes' | 'afterStore'> {
-  encoder: () => RowEncoder;
-  assemble: AssembleDeps;
-}
-
-/** The prepare half alone, without a store: what ingest/prepare-worker.ts runs on its own thread. */
-export function createPreparer(opts: PreparerOptions): (raw: readonly Buffer[]) => PreparedBatch {
-  const deps = opts.assemble;
+export function createPipeline(opts: PipelineOptions): Pipeline {
+  const stats: IngestStats = { received: 0, written: 0, deadLettered: 0, retries: 0 };
+  const deps = opts.assemble ?? defaultAssembleDeps();
   // Each event is encoded as soon as it is decoded and redacted, so the batch's objects die young: holding them
   // all until the batch was encoded made every one survive into V8's old generation (GC was 15 % of the time).
-  return (raw) => {
-    const rows = opts.encoder();
+  const prepare = (raw: readonly Buffer[]): PreparedBatch => {
+    const rows = opts.writer.encoder();
     const letters: DeadLetter[] = [];
     const stored: (() => void)[] = [];
     for (const msg of raw) {
@@ -145,12 +140,6 @@ export function createPreparer(opts: PreparerOptions): (raw: readonly Buffer[]) 
     }
     return { raw, inserts: rows.finish(), letters, stored };
   };
-}
-
-export function createPipeline(opts: PipelineOptions): Pipeline {
-  const stats: IngestStats = { received: 0, written: 0, deadLettered: 0, retries: 0 };
-  const deps = opts.assemble ?? defaultAssembleDeps();
-  const prepare = createPreparer({ ...opts, encoder: () => opts.writer.encoder(), assemble: deps });
   /** The rare path: the engine refused the batch, so its events are decoded again to be parked, redacted. */
   const refused = (batch: PreparedBatch, detail: string): DeadLetter[] => batch.raw.flatMap((msg) => {
     const d = decodeEvent(msg, opts.maxEventBytes, deps);

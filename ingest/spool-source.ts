@@ -11,8 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SpoolReader, SpoolRecord } from '../bus/spool/index.ts';
 import { openSpoolReader } from '../bus/spool/index.ts';
-import type { Pipeline, PreparedBatch } from './pipeline.ts';
-import type { PreparePool } from './prepare-pool.ts';
+import type { Pipeline } from './pipeline.ts';
 
 export interface BatchLimits {
   maxRows: number;
@@ -32,8 +31,6 @@ const LINGER_MS = 50;
 /** Reads batches from one spool reader; records read past a batch's limits open the next batch. */
 export class Batcher {
   private carry: SpoolRecord[] = [];
-  /** Whether the last batch closed on maxRows or maxBytes (a backlog, or a rate past one batch per flushMs). */
-  full = false;
 
   constructor(private readonly reader: SpoolReader, private readonly limits: BatchLimits) {}
 
@@ -41,7 +38,7 @@ export class Batcher {
   async next(running: () => boolean): Promise<SpoolRecord[]> {
     const batch: SpoolRecord[] = [];
     let bytes = 0;
-    this.full = false;
+    let full = false;
     // Takes records until a limit is reached; the first record is always taken, however large.
     const take = (records: readonly SpoolRecord[]): void => {
       let i = 0;
@@ -51,13 +48,13 @@ export class Batcher {
         batch.push(r);
         bytes += r.data.length;
       }
-      this.full = i < records.length || batch.length >= this.limits.maxRows || bytes >= this.limits.maxBytes;
+      full = i < records.length || batch.length >= this.limits.maxRows || bytes >= this.limits.maxBytes;
       this.carry = records.slice(i);
     };
     take(this.carry.length > 0 ? this.carry : await this.reader.read(this.limits.maxRows, IDLE_WAIT_MS));
     if (batch.length === 0) return batch;
     const deadline = Date.now() + this.limits.flushMs;
-    while (!this.full && running()) {
+    while (!full && running()) {
       const more = await this.reader.read(this.limits.maxRows - batch.length);
       if (more.length > 0) {
         take(more);
@@ -79,8 +76,6 @@ export interface SpoolSourceOptions {
   log: (msg: string) => void;
   /** Runs a storing attempt until it succeeds (backing off between attempts). */
   retry: (op: () => Promise<void>) => Promise<void>;
-  /** Threads for large batches; without it every batch is prepared on this thread. */
-  pool?: PreparePool | undefined;
 }
 
 
@@ -97,43 +92,23 @@ export function consumeSpools(opts: SpoolSourceOptions): SpoolSource {
   let running = true;
   const isRunning = () => running;
 
-  // Only full batches go to the pool: one that closed on flushMs means this thread keeps up (a batch a second of a
-  // few hundred events costs it ~15 ms), and handing it over would only add a copy and wake a thread.
-  const prepare = (raw: readonly Buffer[], full: boolean): Promise<PreparedBatch> => {
-    const pool = opts.pool;
-    if (pool === undefined || !full) return Promise.resolve(opts.pipeline.prepare(raw));
-    return pool.prepare(raw).catch((err: unknown) => {
-      opts.log(`preparing on this thread instead: ${(err as Error).message}`);
-      return opts.pipeline.prepare(raw);
-    });
-  };
-  // How many batches may be read ahead of the one being stored: one being prepared per pool thread (or one
-  // prepared on this thread while the engine, off-thread, stores the previous).
-  const depth = (opts.pool?.threads ?? 0) + 1;
-
   async function drain(reader: SpoolReader): Promise<void> {
     const batcher = new Batcher(reader, opts.limits);
-    // Batches are read and prepared ahead while the engine stores earlier ones; inserts and commits still happen
-    // one at a time, in order. Until a batch is stored (or dead-lettered) nothing of it is committed: a crash
-    // replays it, and the insert's dedup token drops the replay.
-    let chain: Promise<void> = Promise.resolve();
-    const outstanding: Promise<void>[] = [];
+    // Batch N+1 is read, decoded, redacted and encoded on this thread while the engine (off-thread) inserts batch
+    // N; inserts and commits still happen one at a time, in order. Until a batch is stored (or dead-lettered)
+    // nothing of it is committed: a crash replays it, and the insert's dedup token drops the replay.
+    let storing: Promise<void> = Promise.resolve();
     try {
       while (running) {
         const records = await batcher.next(isRunning);
         if (records.length === 0) continue;
-        const preparing = prepare(records.map((r) => r.data), batcher.full);
+        const prepared = opts.pipeline.prepare(records.map((r) => r.data));
         const last = records[records.length - 1]!.offset;
-        chain = chain.then(async () => {
-          const batch = await preparing;
-          await opts.retry(() => opts.pipeline.store(batch));
-          await reader.commit(last);
-        });
-        outstanding.push(chain);
-        while (outstanding.length > depth) await outstanding.shift();
+        await storing;
+        storing = opts.retry(() => opts.pipeline.store(prepared)).then(() => reader.commit(last));
       }
     } finally {
-      await chain;
+      await storing;
     }
   }
 
