@@ -16,25 +16,9 @@ import { assembleDepsFromConfig, createPipeline, redactorFromConfig } from './pi
 import { consumeSpools } from './spool-source.ts';
 import { createWriter } from './writer.ts';
 
-/** Where proxies keep their spools: one directory per proxy process under <data_dir>/spool/. */
-export function spoolRoot(config: Config): string {
-  return path.join(config.data_dir, 'spool');
-}
+import { INGEST_CONSUMER, spoolRoot } from './process.ts';
 
-export const INGEST_CONSUMER = 'ingest';
-
-/**
- * Allocator settings for an ingest process (read by the allocators at start, so set by whoever spawns it: `sightline
- * start` does). Both allocators otherwise keep memory the worker has freed: glibc's (Node's buffers) grows its heap
- * once large blocks were freed, and chDB's own jemalloc keeps freed pages for seconds. Measured at 2,000 events/s
- * of ~19 KB (bench/ingest.ts --rate 2000 --user-chars 16384): peak RSS 687–732 → 581–585 MiB, RSS once the load
- * stopped 554–614 → 390–408 MiB, for ~6 % more CPU.
- */
-export const INGEST_ALLOCATOR_ENV: Readonly<Record<string, string>> = {
-  MALLOC_ARENA_MAX: '2',
-  MALLOC_MMAP_THRESHOLD_: '131072',
-  JE_MALLOC_CONF: 'dirty_decay_ms:1000,muzzy_decay_ms:0',
-};
+export { INGEST_ALLOCATOR_ENV, INGEST_CONSUMER, spoolRoot } from './process.ts';
 
 export interface RunningIngest {
   readonly stats: IngestStats;

@@ -174,7 +174,7 @@ async function startFrameworkOnly(): Promise<void> {
 
 async function startSightline(): Promise<void> {
   const [{ createSpoolSink }, { openSpoolWriter, spoolOptionsFromConfig }, { parseConfig }, { spoolRoot }, { startProxy }] = await Promise.all([
-    import('../../bus/spool-sink.ts'), import('../../bus/spool/index.ts'), import('../../config/index.ts'), import('../../ingest/main.ts'),
+    import('../../bus/spool-sink.ts'), import('../../bus/spool/index.ts'), import('../../config/index.ts'), import('../../ingest/process.ts'),
     import('../../proxy/main.ts'),
   ]);
   const config = parseConfig(`spool:\n  max_bytes: ${BENCH_SPOOL_MAX_BYTES}\n`, {
