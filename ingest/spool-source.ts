@@ -20,6 +20,12 @@ export interface BatchLimits {
   flushMs: number;
 }
 
+/**
+ * The reader's fallback poll while idle. fs.watch wakes it on every append anyway, and each poll lists the directory
+ * and stats a segment: at the reader's default 25 ms an idle worker did that 40 times a second per proxy (idle
+ * worker measured at 1.3 % of a core with 25 ms, 0.9 % with 250 ms; chDB alone idles at 0.3 %).
+ */
+const POLL_MS = 250;
 /** How long one wait for a first record lasts before the loop looks at `running` again. */
 const IDLE_WAIT_MS = 500;
 /**
@@ -116,7 +122,7 @@ export function consumeSpools(opts: SpoolSourceOptions): SpoolSource {
     for (const name of readdirSync(opts.root)) {
       const dir = path.join(opts.root, name);
       if (loops.has(dir) || !hasSegments(dir)) continue;
-      const reader = openSpoolReader(dir, opts.consumer, { onWarn: opts.log });
+      const reader = openSpoolReader(dir, opts.consumer, { onWarn: opts.log, pollMs: POLL_MS });
       readers.push(reader);
       loops.set(dir, drain(reader).catch((err: unknown) => opts.log(`reader for ${dir} stopped: ${(err as Error).message}`)));
     }
