@@ -66,6 +66,13 @@ export interface KafkaConsumerOptions extends KafkaBusOptions {
   /** Broker-side wait for a fetch with no new data. Default 500 ms (tests: 100). */
   maxWaitMs?: number;
   /**
+   * The broker holds a fetch until this many bytes are there (or maxWaitMs passed): a worker fed as soon as one
+   * message arrives inserts a handful of rows at a time, and an insert costs the same whatever it carries.
+   */
+  minBytes?: number;
+  /** Largest fetch per partition; at least one batch's bytes, so a batch is not split across fetches. */
+  maxBytesPerPartition?: number;
+  /**
    * Group session timeout. Also how long a rejoin can stall after a broker crash: the coordinator
    * reloads the group with the member that died with the connection and waits this long for it.
    * Default 30000 ms; the broker's group.min.session.timeout.ms (6000 by default) is the floor.
@@ -280,6 +287,8 @@ export async function runConsumer(opts: KafkaConsumerOptions): Promise<RunningCo
       sessionTimeout,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
       maxWaitTimeInMs: opts.maxWaitMs ?? 500,
+      ...(opts.minBytes !== undefined ? { minBytes: opts.minBytes } : {}),
+      ...(opts.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: opts.maxBytesPerPartition, maxBytes: Math.max(10 * 1024 * 1024, opts.maxBytesPerPartition) } : {}),
       allowAutoTopicCreation: true,
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -112,6 +112,10 @@ async function consumeKafka(config: Config, pipeline: Pipeline, log: Log): Promi
     ssl: config.kafka.ssl,
     ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } } : {}),
     maxBatch: config.ingest.batch_max_rows,
+    // Batches by size and age on this bus too: the broker holds each fetch until a batch's bytes or flush_ms.
+    maxWaitMs: config.ingest.flush_ms,
+    minBytes: config.ingest.batch_max_bytes,
+    maxBytesPerPartition: config.ingest.batch_max_bytes,
     handleBatch: (messages) => pipeline.handle(messages.map((m) => m.value)),
     onRetry: (err, attempt, delay) => {
       pipeline.stats.retries++;

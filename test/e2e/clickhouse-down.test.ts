@@ -111,7 +111,8 @@ describe('ClickHouse server killed under the spool bus (`sightline start` with C
       SIGHTLINE_UPSTREAM_OPENAI: mock.url,
     });
     proxyUrl = `http://127.0.0.1:${port}`;
-    await gateway.waitForOutput(/proxy listening/);
+    // The banner's lines may arrive in separate chunks: wait for the one asserted on, not only the first.
+    await gateway.waitForOutput(/embedded ingest → ClickHouse at /);
     expect(gateway.output()).toContain(`embedded ingest → ClickHouse at ${server.url}`);
     await gateway.waitForOutput(/reading spools under/);
   }, 90_000);
