@@ -6,7 +6,7 @@
 // would, at a few hundred events/s, insert a handful of rows each time and spend most of a core on that fixed
 // cost (measured: 300 events/s → 4 rows per insert, 74 % of a core). So a batch closes when it holds maxRows
 // records or maxBytes bytes, or flushMs after its first record arrived, whichever comes first.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SpoolReader, SpoolRecord } from '../bus/spool/index.ts';
@@ -34,11 +34,42 @@ const IDLE_WAIT_MS = 500;
  */
 const LINGER_MS = 50;
 
+/**
+ * Where a consumer notes the last record of the batch it is inserting, before the insert. After a crash between an
+ * insert and its commit, the first batch is cut at exactly that record: the same rows give the same dedup token, so
+ * the engine drops the replay instead of storing a second copy of each row (a larger batch would carry a new token).
+ */
+export function inflightFile(spoolDir: string, consumer: string): string {
+  return path.join(spoolDir, 'consumers', `${consumer}.inflight`);
+}
+
+/** Notes (durably: a replay must find it even after a machine crash) the last offset of the batch being inserted. */
+export function markInflight(file: string, lastOffset: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, lastOffset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+function readInflight(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads batches from one spool reader; records read past a batch's limits open the next batch. */
 export class Batcher {
   private carry: SpoolRecord[] = [];
 
-  constructor(private readonly reader: SpoolReader, private readonly limits: BatchLimits) {}
+  /** `replayThrough`: the first batch ends at this offset (the batch a crash interrupted), whatever the limits. */
+  constructor(private readonly reader: SpoolReader, private readonly limits: BatchLimits, private replayThrough?: string) {}
 
   /** The next batch, or [] when nothing arrived within IDLE_WAIT_MS or `running` turned false. */
   async next(running: () => boolean): Promise<SpoolRecord[]> {
@@ -47,14 +78,23 @@ export class Batcher {
     let full = false;
     // Takes records until a limit is reached; the first record is always taken, however large.
     const take = (records: readonly SpoolRecord[]): void => {
+      const through = this.replayThrough;
       let i = 0;
       for (; i < records.length; i++) {
         const r = records[i]!;
-        if (batch.length > 0 && (batch.length >= this.limits.maxRows || bytes + r.data.length > this.limits.maxBytes)) break;
+        // Offsets are fixed-width decimal strings: string order is log order.
+        if (through !== undefined ? batch.length > 0 && r.offset > through : batch.length > 0 && (batch.length >= this.limits.maxRows || bytes + r.data.length > this.limits.maxBytes)) break;
         batch.push(r);
         bytes += r.data.length;
       }
-      full = i < records.length || batch.length >= this.limits.maxRows || bytes >= this.limits.maxBytes;
+      const last = batch[batch.length - 1];
+      // Reached (or, for a marker older than the commit, passed) the interrupted batch's end.
+      if (through !== undefined && last !== undefined && (last.offset >= through || i < records.length)) {
+        this.replayThrough = undefined;
+        full = true;
+      } else {
+        full = i < records.length || (through === undefined && (batch.length >= this.limits.maxRows || bytes >= this.limits.maxBytes));
+      }
       this.carry = records.slice(i);
     };
     take(this.carry.length > 0 ? this.carry : await this.reader.read(this.limits.maxRows, IDLE_WAIT_MS));
@@ -98,8 +138,9 @@ export function consumeSpools(opts: SpoolSourceOptions): SpoolSource {
   let running = true;
   const isRunning = () => running;
 
-  async function drain(reader: SpoolReader): Promise<void> {
-    const batcher = new Batcher(reader, opts.limits);
+  async function drain(reader: SpoolReader, dir: string): Promise<void> {
+    const inflight = inflightFile(dir, opts.consumer);
+    const batcher = new Batcher(reader, opts.limits, readInflight(inflight));
     // Batch N+1 is read, decoded, redacted and encoded on this thread while the engine (off-thread) inserts batch
     // N; inserts and commits still happen one at a time, in order. Until a batch is stored (or dead-lettered)
     // nothing of it is committed: a crash replays it, and the insert's dedup token drops the replay.
@@ -111,6 +152,7 @@ export function consumeSpools(opts: SpoolSourceOptions): SpoolSource {
         const prepared = opts.pipeline.prepare(records.map((r) => r.data));
         const last = records[records.length - 1]!.offset;
         await storing;
+        markInflight(inflight, last);
         storing = opts.retry(() => opts.pipeline.store(prepared)).then(() => reader.commit(last));
       }
     } finally {
@@ -124,7 +166,7 @@ export function consumeSpools(opts: SpoolSourceOptions): SpoolSource {
       if (loops.has(dir) || !hasSegments(dir)) continue;
       const reader = openSpoolReader(dir, opts.consumer, { onWarn: opts.log, pollMs: POLL_MS });
       readers.push(reader);
-      loops.set(dir, drain(reader).catch((err: unknown) => opts.log(`reader for ${dir} stopped: ${(err as Error).message}`)));
+      loops.set(dir, drain(reader, dir).catch((err: unknown) => opts.log(`reader for ${dir} stopped: ${(err as Error).message}`)));
     }
   }
   discover();

@@ -10,8 +10,8 @@ import { parseConfig } from '../../config/index.ts';
 import { encodeRequestEvent } from '../../contracts/event.ts';
 import { encodeExchange } from '../../contracts/exchange.ts';
 import type { RunningIngest } from '../../ingest/main.ts';
-import { spoolRoot, startIngest } from '../../ingest/main.ts';
-import { Batcher } from '../../ingest/spool-source.ts';
+import { INGEST_CONSUMER, spoolRoot, startIngest } from '../../ingest/main.ts';
+import { Batcher, inflightFile } from '../../ingest/spool-source.ts';
 import { loadFixture } from '../fixtures/index.ts';
 import { makeEvent, makeExchange } from '../helpers/events.ts';
 import { eventually } from '../helpers/processes.ts';
@@ -152,3 +152,48 @@ describe('ingest from the spool, batched', () => {
     await writer.close();
   });
 });
+
+describe('a batch inserted but not committed when the worker died', () => {
+  it('is replayed as exactly the same batch, so the engine drops it instead of storing every row twice', async () => {
+    const run = async (keepMarker: boolean): Promise<{ rows: number; ids: number }> => {
+      const dataDir = path.join(dir, `replay-${keepMarker}`);
+      const config = parseConfig('ingest:\n  flush_ms: 200\n  batch_max_rows: 60\n', { SIGHTLINE_DATA_DIR: dataDir, SIGHTLINE_CLICKHOUSE_HTTP_PORT: '0' });
+      const spoolDir = path.join(spoolRoot(config), 'proxy');
+      const writer = openSpoolWriter({ dir: spoolDir, fsync: 'never', fsyncIntervalMs: 50, maxBytes: 1 << 30, segmentBytes: 1 << 22 });
+      for (let i = 0; i < 30; i++) writer.append(encodeRequestEvent(makeEvent()));
+      await writer.flush();
+      // The first worker stores them as one batch (closed by flush_ms, short of batch_max_rows) and dies before
+      // committing it: its spool commit never happens.
+      const first = await startIngest(config, () => {});
+      await eventually(async () => countRows(first), (n) => n === 30);
+      await first.stop();
+      resetCommit(spoolDir);
+      if (!keepMarker) rmSync(inflightFile(spoolDir, INGEST_CONSUMER), { force: true });
+      // More arrived meanwhile: a replay that took everything at once would be a different batch.
+      for (let i = 0; i < 40; i++) writer.append(encodeRequestEvent(makeEvent()));
+      await writer.close();
+      const second = await startIngest(config, () => {});
+      try {
+        await eventually(async () => countRows(second, 'FINAL'), (n) => n === 70);
+        await new Promise((r) => setTimeout(r, 500));
+        return { rows: await countRows(second), ids: await countRows(second, 'FINAL') };
+      } finally {
+        await second.stop();
+      }
+    };
+    expect(await run(true)).toEqual({ rows: 70, ids: 70 });
+    // The same crash without the marker: the replay takes 60 records (the 30 again and 30 new) under a new token,
+    // and the first 30 rows sit twice until a merge.
+    expect(await run(false)).toEqual({ rows: 100, ids: 70 });
+  });
+});
+
+async function countRows(ingest: RunningIngest, final = ''): Promise<number> {
+  const rs = await ingest.client.query({ query: `SELECT count() AS n FROM sightline.requests ${final}`, format: 'JSONEachRow' });
+  return Number((await rs.json<{ n: string }>())[0]!.n);
+}
+
+/** As if the commit of the last batch never reached the disk: the consumer starts over from the beginning. */
+function resetCommit(spoolDir: string): void {
+  rmSync(path.join(spoolDir, 'consumers', `${INGEST_CONSUMER}.offset`), { force: true });
+}
