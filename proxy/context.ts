@@ -35,8 +35,6 @@ export interface RequestCtx {
   principal: Principal | undefined;
 
   requestBody: Buffer;
-  /** requestBody decoded once as UTF-8, when it was (for JSON parsing); reused for the logged body. */
-  requestText: string | undefined;
   /** The body actually sent upstream when an adapter rewrote it; the caller's original is what gets logged. */
   forwardBody: Buffer | undefined;
   parsedBody: unknown;

@@ -27,7 +27,7 @@ import { logUnavailable, SightlineError } from './errors.ts';
 import { guardedLookup, TargetNotAllowedError } from './forwarder.ts';
 import { isOptInHeader, parseOptInHeaders } from './headers.ts';
 import { toExchange } from './record.ts';
-import { attemptError, channels, CREDENTIAL_QUERY, newCtx } from './server.ts';
+import { attemptError, callerNamedBase, channels, loggedPathOf, newCtx, routeTo } from './server.ts';
 import { captureChunk } from './tee.ts';
 import { createTraceStarter, traceparentOf } from './trace.ts';
 import type { TargetGuard } from './targets.ts';
@@ -160,22 +160,13 @@ export function attachRealtime(server: http.Server, deps: RealtimeDeps): Realtim
     const named = optIn.targetUrl;
     if (named !== undefined) ctx.adapter = customAdapter;
     const rest = named !== undefined ? pathname : pathname.replace(/^\/openai(?=\/)/, '');
-    ctx.loggedPath = upstreamQuery === '' ? rest : `${rest}?${upstreamQuery.replace(CREDENTIAL_QUERY, '').replace(/^&/, '')}`.replace(/\?$/, '');
-    let base = config.upstreams.openai;
-    if (named !== undefined) {
-      const target = await guard.check(named);
-      ctx.callerNamedTarget = true;
-      base = target.origin + target.pathname.replace(/\/$/, '');
-    }
+    ctx.loggedPath = loggedPathOf(rest, upstreamQuery);
+    const base = named !== undefined ? await callerNamedBase(ctx, guard, named) : config.upstreams.openai;
     ctx.principal = auth.authenticate(optIn.authKey);
     if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
 
-    const target = ctx.adapter.target(rest, upstreamQuery, base);
-    if (typeof target === 'string') throw new SightlineError('sightline_invalid_path', 404, target, { type: 'not_found_error' });
-    const targetUrl = new URL(target.url);
-    ctx.target = target;
-    ctx.targetUrl = targetUrl;
-    ctx.targetHost = targetUrl.host;
+    routeTo(ctx, ctx.adapter, rest, upstreamQuery, base);
+    const targetUrl = ctx.targetUrl!;
     s.upstream = `${targetUrl.protocol === 'https:' ? 'wss:' : 'ws:'}//${targetUrl.host}`;
     s.protocol = ctx.adapter.realtime;
     s.markers = s.protocol?.markers.map((m) => Buffer.from(m)) ?? [];

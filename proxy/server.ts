@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/index.ts';
 import type { BusEvent, EventSink } from '../contracts/sink.ts';
 import { adapterForBarePath, adapterForPrefix, adapters, customAdapter } from '../providers/index.ts';
-import type { ProviderAdapter } from '../providers/types.ts';
+import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Authenticator } from './auth.ts';
 import { authRequired, createAuthenticator } from './auth.ts';
 import type { Outcome, RequestCtx } from './context.ts';
@@ -40,7 +40,7 @@ export const channels = {
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
 /** Request headers never copied upstream: hop-by-hop, and those the forwarder sets itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
-export const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
+const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
 const EMPTY = Buffer.alloc(0);
 
 export interface ProxyDeps {
@@ -148,9 +148,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       adapter = customAdapter;
       rest = pathname;
       ctx.adapter = adapter;
-      const target = await guard.check(optIn.targetUrl);
-      ctx.callerNamedTarget = true;
-      base = target.origin + target.pathname.replace(/\/$/, '');
+      base = await callerNamedBase(ctx, guard, optIn.targetUrl);
     } else {
       const slash = pathname.indexOf('/', 1);
       const prefix = slash === -1 ? pathname.slice(1) : pathname.slice(1, slash);
@@ -166,19 +164,14 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     // A compliance deployment refuses a call it could not log before the upstream is ever asked.
     if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
 
-    const target = adapter.target(rest, query, base);
-    if (typeof target === 'string') throw new SightlineError('sightline_invalid_path', 404, target, { type: 'not_found_error' });
-    ctx.target = target;
-    ctx.targetUrl = new URL(target.url);
-    ctx.targetHost = ctx.targetUrl.host;
+    const target = routeTo(ctx, adapter, rest, query, base);
     ctx.endpoint = adapter.endpoint(rest);
-    ctx.loggedPath = query === '' ? rest : `${rest}?${query.replace(CREDENTIAL_QUERY, '').replace(/^&/, '')}`.replace(/\?$/, '');
+    ctx.loggedPath = loggedPathOf(rest, query);
 
     ctx.requestBody = await readBody(req, limit);
     if (ctx.requestBody.length > 0 && isJson(req.headers['content-type'])) {
       try {
-        ctx.requestText = ctx.requestBody.toString('utf8');
-        ctx.parsedBody = JSON.parse(ctx.requestText);
+        ctx.parsedBody = JSON.parse(ctx.requestBody.toString('utf8'));
       } catch (err) {
         throw invalidJson(`Request body is not valid JSON (${(err as Error).message}); send a JSON object.`);
       }
@@ -351,7 +344,6 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     optIn: undefined,
     principal: undefined,
     requestBody: EMPTY,
-    requestText: undefined,
     forwardBody: undefined,
     parsedBody: undefined,
     model: '',
@@ -370,6 +362,28 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     errorType: '',
     trace: undefined,
   };
+}
+
+/** Where a Sightline-Target-Url call goes, once the allowlist has passed it: the base its paths join onto. */
+export async function callerNamedBase(ctx: RequestCtx, guard: TargetGuard, targetUrl: string): Promise<string> {
+  const target = await guard.check(targetUrl);
+  ctx.callerNamedTarget = true;
+  return target.origin + target.pathname.replace(/\/$/, '');
+}
+
+/** The adapter's upstream for this path, set on the ctx; a path it cannot route is a 404 in the caller's shape. */
+export function routeTo(ctx: RequestCtx, adapter: ProviderAdapter, rest: string, query: string, base: string): UpstreamTarget {
+  const target = adapter.target(rest, query, base);
+  if (typeof target === 'string') throw new SightlineError('sightline_invalid_path', 404, target, { type: 'not_found_error' });
+  ctx.target = target;
+  ctx.targetUrl = new URL(target.url);
+  ctx.targetHost = ctx.targetUrl.host;
+  return target;
+}
+
+/** The path as logged: credential query parameters (`key`, `api_key`, …) removed. */
+export function loggedPathOf(rest: string, query: string): string {
+  return query === '' ? rest : `${rest}?${query.replace(CREDENTIAL_QUERY, '').replace(/^&/, '')}`.replace(/\?$/, '');
 }
 
 /**
