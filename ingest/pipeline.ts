@@ -4,6 +4,7 @@
 // retryable storage failure rejects, so the source retries or redelivers the batch; ClickHouse deduplicates the
 // replay. The two halves are separate so a source can prepare the next batch while the engine stores this one.
 import type { Config } from '../config/index.ts';
+import { ConfigSchema } from '../config/index.ts';
 import type { RequestEvent } from '../contracts/event.ts';
 import { RequestEventSchema, SCHEMA_VERSION } from '../contracts/event.ts';
 import { EXCHANGE_SCHEMA_VERSION, exchangeFromParts, ExchangeMetaSchema, metaEnd } from '../contracts/exchange.ts';
@@ -69,9 +70,9 @@ type Decoded = { ok: true; event: RequestEvent } | { ok: false; letter: DeadLett
 
 let defaultDeps: AssembleDeps | undefined;
 
-/** Assembly with the default prices and body limit, for callers that have no config (tools, tests). */
+/** Assembly as the default config has it (no price overrides, its body limit), for callers without a config (tools, tests). */
 export function defaultAssembleDeps(): AssembleDeps {
-  defaultDeps ??= { cost: createCoster({ overrides: {} }), maxLoggedBodyBytes: 1024 * 1024 };
+  defaultDeps ??= assembleDepsFromConfig(ConfigSchema.parse({}));
   return defaultDeps;
 }
 

@@ -100,21 +100,22 @@ class FileSpoolWriter implements SpoolWriter {
   accepting(): boolean {
     if (this.writeFailed) return false;
     // Room for a record the size of the last one refused: the next call's event is likely as large.
-    const needed = Math.max(this.lastRefusedBytes, 1);
-    if (this.opts.maxBytes - (this.acceptedEnd - this.oldestBase) >= needed) return true;
+    return this.hasRoom(Math.max(this.lastRefusedBytes, 1));
+  }
+
+  /** Whether `bytes` more fit under max_bytes, looking again (rescan) for segments readers freed before saying no. */
+  private hasRoom(bytes: number): boolean {
+    if (this.acceptedEnd + bytes - this.oldestBase <= this.opts.maxBytes) return true;
     this.rescan();
-    return this.opts.maxBytes - (this.acceptedEnd - this.oldestBase) >= needed;
+    return this.acceptedEnd + bytes - this.oldestBase <= this.opts.maxBytes;
   }
 
   append(record: Buffer | string, onDurable?: (ok: boolean) => void): boolean {
     if (this.closed) throw new Error(`spool ${this.dir}: append after close`);
     const size = HEADER_BYTES + (typeof record === 'string' ? Buffer.byteLength(record) : record.length);
-    if (this.acceptedEnd + size - this.oldestBase > this.opts.maxBytes) {
-      this.rescan();
-      if (this.acceptedEnd + size - this.oldestBase > this.opts.maxBytes) {
-        this.lastRefusedBytes = size;
-        return this.refuse('cap');
-      }
+    if (!this.hasRoom(size)) {
+      this.lastRefusedBytes = size;
+      return this.refuse('cap');
     }
     if (this.pendingBytes > 0 && this.pendingBytes + size > (this.opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)) return this.refuse('buffer');
     this.pending.push(encodeRecord(record));
