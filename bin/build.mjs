@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, r
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders the CLI's code lives in (tests run through vitest, not from here; benches add bench/). */
 const SOURCE_DIRS = ['cli', 'config', 'contracts', 'providers', 'ledger', 'proxy', 'bus', 'ingest', 'analytics', 'dashboards', 'otel'];
 /** Files read at run time relative to the code (migrations, fixtures), copied beside it. */

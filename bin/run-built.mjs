@@ -3,16 +3,15 @@
 // runs (bin/build.mjs): what a benchmark measures is then the shipped process, not the TypeScript loader.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensureBuild } from './build.mjs';
+import { ensureBuild, ROOT } from './build.mjs';
 
 const [entry, ...rest] = process.argv.slice(2);
 if (!entry || !entry.endsWith('.ts')) {
   console.error('usage: run-built <file.ts> [args…]');
   process.exit(2);
 }
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 // The benches replay the tests' recorded provider responses through the tests' mock upstream.
 const dir = await ensureBuild(['bench', 'test/fixtures', 'test/helpers']);
-const built = path.join(dir, path.relative(root, path.resolve(entry))).replace(/\.ts$/, '.js');
+const built = path.join(dir, path.relative(ROOT, path.resolve(entry))).replace(/\.ts$/, '.js');
 process.argv = [process.argv[0], entry, ...rest];
 await import(pathToFileURL(built).href);
