@@ -21,6 +21,25 @@ export const STATUS_NO_RESPONSE = -1; // upstream unreachable / timed out before
 
 export const CACHE_STATUSES = ['none', 'hit', 'miss', 'bypass'] as const;
 
+/** One upstream attempt the gateway made for a call (a retry or a fallback), as the row's attempt_log holds it. */
+export const AttemptSchema = z.object({
+  /** The configured alias the attempt served ('' for a call that named no alias). */
+  alias: z.string(),
+  /** The deployment's id within the alias (`smart#0`, or its configured `id`). */
+  deployment: z.string(),
+  provider: z.string(),
+  /** The upstream model the attempt asked for. */
+  model: z.string(),
+  /** The upstream's HTTP status, or STATUS_NO_RESPONSE when none came. */
+  status: z.number().int(),
+  latency_ms: z.number().nonnegative(),
+  /** Stable sightline_* code or the upstream's error type; '' for the attempt that served. */
+  error_code: z.string(),
+  /** A short reason ('' for the attempt that served). */
+  error: z.string(),
+});
+export type Attempt = z.infer<typeof AttemptSchema>;
+
 const tokenCount = z.number().int().nonnegative();
 /** Bounded to the UInt32 column it lands in. */
 const messageCount = z.number().int().nonnegative().max(0xffff_ffff);
@@ -56,6 +75,10 @@ export const RequestEventSchema = z.object({
   // what was called
   provider: ProviderId,
   model: z.string(),
+  /** The configured alias the caller named ('' when the model was not an alias); migration 0005. */
+  model_alias: z.string().default(''),
+  /** The alias deployment that served the call (its last attempt; '' without an alias). */
+  deployment: z.string().default(''),
   response_model: z.string(),
   /** The provider's id of the response ('' when it gave none; rows before migration 0004 read ''). */
   response_id: z.string().default(''),
@@ -88,6 +111,8 @@ export const RequestEventSchema = z.object({
   // gateway layer (filled by later stages of the proxy; defaults keep the contract stable)
   cache_status: z.enum(CACHE_STATUSES),
   attempts: z.number().int().positive(),
+  /** Every upstream attempt in order, the serving (or last failing) one last; [] for a call made once, unrouted. */
+  attempt_log: z.array(AttemptSchema).default([]),
 
   // tracing: the W3C trace the call belongs to ('' when untraced), the proxy's span in it, the caller's span
   // (its parent; '' for a trace the proxy started) and whether the trace was sampled (its span was exported).

@@ -9,7 +9,7 @@
 // Version 1 (an already assembled RequestEvent) stays valid on the bus: the proxy still writes it when a body
 // must not leave the process (Sightline-Omit-*) or is too large to carry.
 import { z } from 'zod';
-import { CACHE_STATUSES, CALL_ATTRIBUTION, CALL_TARGET, ProviderId } from './event.ts';
+import { AttemptSchema, CACHE_STATUSES, CALL_ATTRIBUTION, CALL_TARGET, ProviderId } from './event.ts';
 
 export const EXCHANGE_SCHEMA_VERSION = 2;
 
@@ -70,6 +70,13 @@ export const ExchangeMetaSchema = z.object({
 
   cache_status: z.enum(CACHE_STATUSES),
   attempts: z.number().int().positive(),
+  /**
+   * Gateway routing (absent for a call that named no alias, and in exchanges written before it): the alias, the
+   * deployment that served, and every attempt in order.
+   */
+  model_alias: z.string().optional(),
+  deployment: z.string().optional(),
+  attempt_log: z.array(AttemptSchema).optional(),
   /** W3C trace of the call ('' when untraced): its trace, and the proxy's span named upstream in traceparent. */
   trace_id: z.string(),
   span_id: z.string(),

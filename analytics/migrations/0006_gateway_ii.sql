@@ -1,0 +1,1 @@
+-- retired: reserved for gateway layer II (#16: cache savings, key attribution); replaced when that lands

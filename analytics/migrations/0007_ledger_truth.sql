@@ -1,0 +1,1 @@
+-- retired: reserved for ledger truth (#19: price_version and priced dimensions); replaced when that lands

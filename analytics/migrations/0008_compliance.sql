@@ -1,0 +1,1 @@
+-- retired: reserved for compliance (#17: audit log of erasures, per-organisation retention); replaced when that lands
