@@ -29,7 +29,7 @@ export default tseslint.config(
     },
   },
   {
-    // Stages depend on the shared contracts (contracts/, providers/, ledger/, config/), never on each other.
+    // Stages depend on the shared contracts (contracts/, providers/, ledger/, config/, panels/), never on each other.
     files: ['ingest/**/*.ts', 'bus/**/*.ts', 'analytics/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
@@ -45,8 +45,33 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [{
-          group: ['**/ingest/**', '**/bus/**', '**/analytics/**', '**/cli/**'],
+          group: ['**/ingest/**', '**/bus/**', '**/analytics/**', '**/cli/**', '**/dashboards/**'],
           message: 'the request path and the shared contracts must not depend on a downstream stage.',
+        }],
+      }],
+    },
+  },
+  {
+    // panels/ is a shared contract (the panel definitions that dashboards/ and the proxy's console both render):
+    // any stage may import it, it imports none.
+    files: ['panels/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/proxy/**', '**/ingest/**', '**/bus/**', '**/analytics/**', '**/cli/**', '**/dashboards/**'],
+          message: 'panels/ is a shared contract: it must not depend on a stage.',
+        }],
+      }],
+    },
+  },
+  {
+    // dashboards/ is a stage (Grafana JSON from panels/): it depends on the shared contracts only.
+    files: ['dashboards/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/proxy/**', '**/ingest/**', '**/bus/**', '**/analytics/**', '**/cli/**'],
+          message: 'dashboards/ is a stage: depend on panels/ and the shared contracts instead.',
         }],
       }],
     },
