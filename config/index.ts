@@ -14,6 +14,13 @@ const PriceOverride = z.strictObject({
   cache_read_per_mtok: z.number().nonnegative().optional(),
   cache_write_per_mtok: z.number().nonnegative().optional(),
   reasoning_per_mtok: z.number().nonnegative().optional(),
+  // The priced dimensions beyond text (ledger/cost.ts); unset = the text rate of their side.
+  cache_write_1h_per_mtok: z.number().nonnegative().optional(),
+  input_audio_per_mtok: z.number().nonnegative().optional(),
+  cache_audio_read_per_mtok: z.number().nonnegative().optional(),
+  input_image_per_mtok: z.number().nonnegative().optional(),
+  output_audio_per_mtok: z.number().nonnegative().optional(),
+  output_image_per_mtok: z.number().nonnegative().optional(),
 });
 export type PriceOverride = z.infer<typeof PriceOverride>;
 
@@ -71,6 +78,15 @@ export const ConfigSchema = z.strictObject({
     inject: z.boolean().default(true),
   }).prefault({}),
   prices: z.record(z.string(), PriceOverride).default({}),
+  pricing: z.strictObject({
+    /**
+     * A genai-prices data file used instead of the bundled data (`npx sightline prices update` writes
+     * <data_dir>/prices.json, read when this is unset); its version lands in each row's price_version.
+     */
+    data_file: z.string().optional(),
+    /** Negotiated prices per organisation, by model name; they win over `prices` for that organisation's calls. */
+    organizations: z.record(z.string(), z.record(z.string(), PriceOverride)).default({}),
+  }).prefault({}),
   kafka: z.strictObject({
     brokers: z.array(z.string()).default([]),
     topic: z.string().default('sightline.requests'),

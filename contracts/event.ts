@@ -103,10 +103,21 @@ export const RequestEventSchema = z.object({
   cache_read_tokens: tokenCount,
   cache_write_tokens: tokenCount,
   reasoning_tokens: tokenCount,
+  // Priced dimensions, each part of a total above (providers/types.ts Usage); migration 0007, older rows read 0.
+  cache_write_1h_tokens: tokenCount.default(0),
+  input_audio_tokens: tokenCount.default(0),
+  cache_audio_read_tokens: tokenCount.default(0),
+  input_image_tokens: tokenCount.default(0),
+  output_audio_tokens: tokenCount.default(0),
+  output_image_tokens: tokenCount.default(0),
+  /** The tier the provider says served the call (`flex`, `priority`, `standard`…; '' when it said none). */
+  service_tier: z.string().default(''),
   tokens_estimated: z.boolean(),
   cost_usd: z.number().nonnegative(),
   /** False when no price was found for the model: cost_usd is then 0, not a guess. */
   cost_known: z.boolean(),
+  /** The price data (or `override:<digest>`) that priced cost_usd; '' when unpriced or stored before migration 0007. */
+  price_version: z.string().default(''),
 
   // gateway layer (filled by later stages of the proxy; defaults keep the contract stable)
   cache_status: z.enum(CACHE_STATUSES),

@@ -10,7 +10,7 @@ import { RequestEventSchema, SCHEMA_VERSION } from '../contracts/event.ts';
 import { EXCHANGE_SCHEMA_VERSION, exchangeFromParts, ExchangeMetaSchema, metaEnd } from '../contracts/exchange.ts';
 import type { AssembleDeps } from '../ledger/assemble.ts';
 import { assembleEvent } from '../ledger/assemble.ts';
-import { createCoster } from '../ledger/cost.ts';
+import { costerFromConfig } from '../ledger/prices.ts';
 import type { RedactionPolicy } from './redact.ts';
 import { compileRedactor, DEFAULT_POLICY } from './redact.ts';
 import type { PreparedInsert, Writer } from './writer.ts';
@@ -76,9 +76,9 @@ export function defaultAssembleDeps(): AssembleDeps {
   return defaultDeps;
 }
 
-/** Assembly as the config says: its price overrides and logged-body limit. */
+/** Assembly as the config says: its price data, price overrides and logged-body limit. */
 export function assembleDepsFromConfig(config: Config): AssembleDeps {
-  return { cost: createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
+  return { cost: costerFromConfig(config), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
 }
 
 const issuesOf = (error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }) =>

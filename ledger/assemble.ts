@@ -4,19 +4,22 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Exchange, ExchangeRealtime } from '../contracts/exchange.ts';
 import { REALTIME_CONTENT_TYPE } from '../contracts/exchange.ts';
-import type { ProviderId, RequestEvent } from '../contracts/event.ts';
+import type { RequestEvent } from '../contracts/event.ts';
 import { SCHEMA_VERSION } from '../contracts/event.ts';
 import { adapterById } from '../providers/index.ts';
 import { createSseParser } from '../providers/sse.ts';
 import type { Extracted, ProviderAdapter, Usage } from '../providers/types.ts';
 import { EMPTY_EXTRACTED, ZERO_USAGE } from '../providers/types.ts';
-import type { CostResult } from './cost.ts';
+import type { Coster } from './cost.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from './tokens.ts';
 
 export interface AssembleDeps {
-  cost: (provider: ProviderId, model: string, usage: Usage, at: number) => CostResult;
+  cost: Coster;
   maxLoggedBodyBytes: number;
 }
+
+/** error_type of a 2xx answer that is not the provider's JSON or SSE (an intermediary's HTML page, an empty body): not billed. */
+export const INVALID_UPSTREAM_RESPONSE = 'invalid_upstream_response';
 
 const ESTIMABLE = new Set(['chat', 'responses', 'messages', 'generate']);
 /** The counters of anything that is not a WebSocket session. */
@@ -24,28 +27,16 @@ const NOT_A_SESSION: ExchangeRealtime = Object.freeze({ messages_in: 0, messages
 
 export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
   const adapter = adapterById(ex.provider);
-  const { extracted, ttftMs, bodyText } = readResponse(adapter, ex);
+  const { extracted, ttftMs, bodyText, invalid } = readResponse(adapter, ex);
   const requestText = ex.request_body.toString('utf8');
   // A realtime session that named no model in its URL says it in its session events.
   const model = ex.model || (ex.realtime !== undefined ? extracted.response_model : '');
-  let usage = extracted.usage;
-  let estimated = false;
   // Only a response that started successfully consumed tokens: one cut or cancelled part-way was still billed.
-  const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300;
-  if (usage === null && ESTIMABLE.has(ex.endpoint) && generated) {
-    // No usage reported (stream without include_usage, or cut/cancelled before the usage frame): count with a tokenizer.
-    usage = {
-      prompt_tokens: estimatePromptTokens(model, parseRequest(requestText)),
-      completion_tokens: estimateCompletionTokens(model, extracted.text),
-      cache_read_tokens: 0,
-      cache_write_tokens: 0,
-      reasoning_tokens: 0,
-    };
-    estimated = true;
-  }
+  const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300 && !invalid;
+  const { usage, estimated } = usageOf(extracted, generated && ESTIMABLE.has(ex.endpoint), model, requestText);
   const tokens = usage ?? ZERO_USAGE;
   const createdAt = Date.parse(ex.created_at);
-  const priced = usage === null ? { cost_usd: 0, cost_known: true } : deps.cost(ex.provider, extracted.response_model || model, tokens, createdAt);
+  const priced = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, tokens, createdAt, ex.organization_id);
   const session = ex.realtime ?? NOT_A_SESSION;
 
   return {
@@ -83,9 +74,17 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
     cache_read_tokens: tokens.cache_read_tokens,
     cache_write_tokens: tokens.cache_write_tokens,
     reasoning_tokens: tokens.reasoning_tokens,
+    cache_write_1h_tokens: tokens.cache_write_1h_tokens ?? 0,
+    input_audio_tokens: tokens.input_audio_tokens ?? 0,
+    cache_audio_read_tokens: tokens.cache_audio_read_tokens ?? 0,
+    input_image_tokens: tokens.input_image_tokens ?? 0,
+    output_audio_tokens: tokens.output_audio_tokens ?? 0,
+    output_image_tokens: tokens.output_image_tokens ?? 0,
+    service_tier: extracted.service_tier ?? '',
     tokens_estimated: estimated,
     cost_usd: priced.cost_usd,
     cost_known: priced.cost_known,
+    price_version: priced.price_version,
     cache_status: ex.cache_status,
     attempts: ex.attempts,
     attempt_log: ex.attempt_log ?? [],
@@ -103,6 +102,34 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
   };
 }
 
+/**
+ * The row's usage. As reported when the provider's final count arrived. When it never did (a stream cut,
+ * cancelled, ended by an error event, or missing its terminator), and the call consumed tokens (`estimable`):
+ * the completion is estimated from the text actually delivered, the prompt side is what the provider did
+ * report (Anthropic's message_start, Gemini's running usageMetadata), else estimated from the request too.
+ */
+function usageOf(extracted: Extracted, estimable: boolean, model: string, requestText: string): { usage: Usage | null; estimated: boolean } {
+  const reported = extracted.usage;
+  if (reported !== null && extracted.usage_final !== false) return { usage: reported, estimated: false };
+  if (!estimable) return { usage: reported, estimated: false };
+  const completion = estimateCompletionTokens(model, extracted.text);
+  if (reported !== null) {
+    // Only the input side of a partial report is kept: its output counts are a placeholder or a count so far.
+    const { output_audio_tokens: _audio, output_image_tokens: _image, ...input } = reported;
+    return { usage: { ...input, completion_tokens: completion, reasoning_tokens: 0 }, estimated: true };
+  }
+  return {
+    usage: {
+      prompt_tokens: estimatePromptTokens(model, parseRequest(requestText)),
+      completion_tokens: completion,
+      cache_read_tokens: 0,
+      cache_write_tokens: 0,
+      reasoning_tokens: 0,
+    },
+    estimated: true,
+  };
+}
+
 function parseRequest(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -116,11 +143,34 @@ interface ResponseReading {
   ttftMs: number | null;
   /** What to log as the response body: the raw body, or for streams the reassembled text. */
   bodyText: string;
+  /** A 2xx answer that was not the provider's JSON or SSE: nothing is billed for it. */
+  invalid: boolean;
 }
 
-const NOTHING: ResponseReading = { extracted: EMPTY_EXTRACTED, ttftMs: null, bodyText: '' };
+const NOTHING: ResponseReading = { extracted: EMPTY_EXTRACTED, ttftMs: null, bodyText: '', invalid: false };
 
 function readResponse(adapter: ProviderAdapter, ex: Exchange): ResponseReading {
+  const reading = readBody(adapter, ex);
+  // Only an answer that came whole can be judged: one cut or cancelled part-way was cut, not malformed. Other
+  // endpoints may answer with anything (audio, files, 204s), so only the model-call endpoints are judged.
+  const whole = ex.status >= 0 && ex.upstream_status >= 200 && ex.upstream_status < 300 && ex.response.captured === ex.response.bytes;
+  const judged = whole && ESTIMABLE.has(ex.endpoint) && ex.realtime === undefined && reading.extracted.error_type === '';
+  if (!judged || !looksEmpty(reading, ex)) return { ...reading, invalid: false };
+  return { ...reading, extracted: { ...reading.extracted, error_type: INVALID_UPSTREAM_RESPONSE }, invalid: true };
+}
+
+/**
+ * Nothing of the provider's answer in it: an empty body, a body that is not JSON, an event stream without one
+ * JSON frame, or JSON with none of what a model call always answers with (usage, model, output, finish, id).
+ */
+function looksEmpty(reading: ResponseReading, ex: Exchange): boolean {
+  if (reading.invalid) return true;
+  if (ex.response_body.length === 0) return true;
+  const e = reading.extracted;
+  return e.usage === null && e.response_model === '' && e.text === '' && e.finish_reason === '' && (e.response_id ?? '') === '';
+}
+
+function readBody(adapter: ProviderAdapter, ex: Exchange): ResponseReading {
   const r = ex.response;
   const wire = ex.response_body;
   if (wire.length === 0) return NOTHING;
@@ -135,10 +185,10 @@ function readResponse(adapter: ProviderAdapter, ex: Exchange): ResponseReading {
   try {
     json = JSON.parse(text);
   } catch {
-    // A 200 with a non-JSON body (or a truncated one): the client got the bytes, the event records what came.
-    return { extracted: { ...EMPTY_EXTRACTED, error_type: ex.upstream_status < 400 ? 'invalid_response_body' : '' }, ttftMs: null, bodyText: text };
+    // Not JSON (or cut short): the client got the bytes, the row records what came; readResponse judges it.
+    return { extracted: EMPTY_EXTRACTED, ttftMs: null, bodyText: text, invalid: true };
   }
-  return { extracted: safeExtract(() => adapter.fromBody(json)), ttftMs: null, bodyText: text };
+  return { extracted: safeExtract(() => adapter.fromBody(json)), ttftMs: null, bodyText: text, invalid: false };
 }
 
 /** Frames the stream chunk by chunk as it arrived (chunkTimes = [offset, ms, …]), so TTFT is the first content's chunk time. */
@@ -146,7 +196,9 @@ function readStream(adapter: ProviderAdapter, wire: Buffer, chunkTimes: readonly
   const acc = adapter.newStream();
   let ttftMs: number | null = null;
   let currentMs = 0;
+  let jsonFrames = 0;
   const parser = createSseParser((frame) => {
+    if (frame.json !== undefined) jsonFrames++;
     let content = false;
     try {
       content = acc.onFrame(frame);
@@ -165,8 +217,8 @@ function readStream(adapter: ProviderAdapter, wire: Buffer, chunkTimes: readonly
   parser.end();
   const extracted = safeExtract(() => acc.result());
   // The row says the stream could not be read to its end (a line past the framing cap), not only what it held.
-  if (parser.unframed && extracted.error_type === '') return { extracted: { ...extracted, error_type: 'unframed_stream' }, ttftMs, bodyText: extracted.text };
-  return { extracted, ttftMs, bodyText: extracted.text };
+  if (parser.unframed && extracted.error_type === '') return { extracted: { ...extracted, error_type: 'unframed_stream' }, ttftMs, bodyText: extracted.text, invalid: false };
+  return { extracted, ttftMs, bodyText: extracted.text, invalid: jsonFrames === 0 };
 }
 
 /** A WebSocket session's kept server messages, one JSON object per line (a line that does not parse is skipped). */
@@ -183,7 +235,7 @@ function readRealtime(adapter: ProviderAdapter, body: string): ResponseReading {
     }
   }
   const extracted = safeExtract(() => protocol.read(messages));
-  return { extracted, ttftMs: null, bodyText: extracted.text };
+  return { extracted, ttftMs: null, bodyText: extracted.text, invalid: false };
 }
 
 function safeExtract(f: () => Extracted): Extracted {

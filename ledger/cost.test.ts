@@ -123,7 +123,7 @@ describe('names', () => {
     expectCost('azure', 'gpt-4o-mini-prod', u, 0.15 + 0.6);
     expectCost('azure', 'gpt-4.1-eastus-2', u, 2 + 8);
     expectCost('azure', 'gpt-35-turbo', u, 0.5 + 1.5);
-    expect(cost('azure', 'my-deployment', u)).toEqual({ cost_usd: 0, cost_known: false });
+    expect(cost('azure', 'my-deployment', u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
   });
 
   it('custom: vendor-prefixed, OpenRouter-style and bare names', () => {
@@ -135,7 +135,7 @@ describe('names', () => {
     expectCost('custom', 'meta-llama/llama-3.1-8b-instruct', u, 0.02 + 0.03);
     expectCost('custom', 'llama-3.1-8b-instant', u, 0.05 + 0.08);
     // The base (non-instruct) model is sold by nobody in the database: unpriced rather than guessed.
-    expect(cost('custom', 'meta-llama/Llama-3.1-8B', u)).toEqual({ cost_usd: 0, cost_known: false });
+    expect(cost('custom', 'meta-llama/Llama-3.1-8B', u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
   });
 
   it('a provider only prices its own models', () => {
@@ -150,22 +150,22 @@ describe('unknown models and overrides', () => {
   it('an unknown model costs 0 and is marked unknown, never throws', () => {
     for (const model of ['', '   ', 'not-a-model', 'gpt-', '/', 'x'.repeat(10_000), '((', 'models/']) {
       for (const provider of ['openai', 'anthropic', 'gemini', 'azure', 'custom'] as const) {
-        expect(cost(provider, model, u)).toEqual({ cost_usd: 0, cost_known: false });
+        expect(cost(provider, model, u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
       }
     }
   });
 
   it('a known model with no tokens costs 0 and is known', () => {
-    expect(cost('openai', 'gpt-4o', usage({}))).toEqual({ cost_usd: 0, cost_known: true });
+    expect(cost('openai', 'gpt-4o', usage({}))).toMatchObject({ cost_usd: 0, cost_known: true });
   });
 
   it('an override wins over the database, for the name and for its dated aliases', () => {
     const withOverride = createCoster({ overrides: { 'gpt-4o': { input_per_mtok: 1, output_per_mtok: 2 } } });
     const big = usage({ prompt_tokens: 1_000_000, completion_tokens: 1_000_000, cache_read_tokens: 500_000 });
     // No cache-read rate in the override: cached input is billed at the override's input rate.
-    expect(withOverride('openai', 'gpt-4o', big)).toEqual({ cost_usd: 3, cost_known: true });
-    expect(withOverride('openai', 'gpt-4o-2024-08-06', big)).toEqual({ cost_usd: 3, cost_known: true });
-    expect(withOverride('azure', 'gpt-4o', big)).toEqual({ cost_usd: 3, cost_known: true });
+    expect(withOverride('openai', 'gpt-4o', big)).toMatchObject({ cost_usd: 3, cost_known: true, price_version: expect.stringMatching(/^override:[0-9a-f]{12}$/) });
+    expect(withOverride('openai', 'gpt-4o-2024-08-06', big)).toMatchObject({ cost_usd: 3, cost_known: true, price_version: expect.stringMatching(/^override:[0-9a-f]{12}$/) });
+    expect(withOverride('azure', 'gpt-4o', big)).toMatchObject({ cost_usd: 3, cost_known: true, price_version: expect.stringMatching(/^override:[0-9a-f]{12}$/) });
     // Other models keep database prices: 0.5M × 0.15 + 0.5M × 0.075 + 1M × 0.60
     expect(withOverride('openai', 'gpt-4o-mini', big).cost_usd).toBeCloseTo(0.075 + 0.0375 + 0.6, 12);
   });

@@ -23,9 +23,20 @@
  * completion_tokens counts reasoning. Uncached input = prompt - cache_read - cache_write, each part at its
  * own rate (a missing cache rate falls back to the input rate); reasoning at its own rate when the database
  * has one, else at the output rate. Tiered rates switch on total prompt tokens (strictly above the tier
- * start), as the database defines them. Anthropic's 1-hour cache-write rate is not used: Usage does not say
- * which TTL a write had, so writes are priced at the 5-minute rate.
+ * start), as the database defines them (Gemini 2.5 Pro's and Claude Sonnet 4.5's long-context rates above 200k).
+ * The detail counts are parts of those totals, each at its own rate when the data has one: Anthropic's 1-hour
+ * cache writes (cache_write_1h_mtok, else the 5-minute rate), audio input, cached audio and audio output, image
+ * input and output (input_audio_mtok, cache_audio_read_mtok, output_audio_mtok, input_image_mtok,
+ * output_image_mtok; a missing one falls back to the text rate of its side, cached audio to the audio input rate).
+ *
+ * Service tiers (OpenAI flex / priority, Anthropic priority) and batch discounts: the data (0.1.8) has no
+ * tier-specific or batch prices for any model, so the tier is recorded in the row (service_tier) and priced at
+ * the standard rates; an override (config `prices`, per organisation `pricing.organizations`) prices it otherwise.
+ *
+ * Every priced row records the price_version that priced it: the bundled data's package version, the price-data
+ * file's (ledger/prices.ts), or `override:<digest>` when a configured override set the rates.
  */
+import { createHash } from 'node:crypto';
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import type { ModelInfo, ModelPrice } from '@pydantic/genai-prices';
 import type { PriceOverride } from '../config/index.ts';
@@ -35,7 +46,12 @@ import type { ProviderId } from '../contracts/event.ts';
 export interface CostResult {
   cost_usd: number;
   cost_known: boolean;
+  /** What priced it ('' when nothing did): the price data's version, or `override:<digest>` for a configured override. */
+  price_version: string;
 }
+
+/** Prices one call: at `at` (ms since epoch, default now), for `organization` when it has negotiated prices. */
+export type Coster = (provider: ProviderId, model: string, usage: Usage, at?: number, organization?: string) => CostResult;
 
 interface Tier {
   start: number;
@@ -50,8 +66,16 @@ interface Rates {
   cache_read: Rate | undefined;
   cache_write: Rate | undefined;
   reasoning: Rate | undefined;
+  cache_write_1h: Rate | undefined;
+  input_audio: Rate | undefined;
+  cache_audio_read: Rate | undefined;
+  input_image: Rate | undefined;
+  output_audio: Rate | undefined;
+  output_image: Rate | undefined;
   /** Flat fee per call (the database's requests_kcount / 1000). */
   per_request: number;
+  /** The row's price_version when these rates price it. */
+  version: string;
 }
 
 /** Seconds since UTC midnight; a window may wrap past midnight. */
@@ -90,39 +114,54 @@ const LOOKUP: Readonly<Record<ProviderId, { providers: readonly string[]; deploy
 /** Bounds the memo: model names come from callers, so their number is not ours to trust. */
 const MEMO_LIMIT = 10_000;
 
-const UNKNOWN: CostResult = Object.freeze({ cost_usd: 0, cost_known: false });
+const UNKNOWN: CostResult = Object.freeze({ cost_usd: 0, cost_known: false, price_version: '' });
 const ZERO_TOKENS = Object.freeze({ input_tokens: 0, output_tokens: 0 });
 const DATE_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
 
-export function createCoster(opts: { overrides: Readonly<Record<string, PriceOverride>> }): (provider: ProviderId, model: string, usage: Usage, at?: number) => CostResult {
-  const overrides = new Map<string, Rates>();
-  for (const [name, o] of Object.entries(opts.overrides)) overrides.set(name.toLowerCase(), ratesFromOverride(o));
-  const memo = new Map<ProviderId, Map<string, PriceSchedule>>();
+export interface CosterOptions {
+  /** Negotiated prices by model name, for every organisation (config `prices`). */
+  overrides: Readonly<Record<string, PriceOverride>>;
+  /** Per organisation, by model name; they win over `overrides` (config `pricing.organizations`). */
+  organizations?: Readonly<Record<string, Readonly<Record<string, PriceOverride>>>>;
+  /** The price_version of rates from the database (ledger/prices.ts `activePriceVersion()`). */
+  priceVersion?: string;
+}
 
-  const schedule = (provider: ProviderId, model: string): PriceSchedule => {
-    let perProvider = memo.get(provider);
-    if (perProvider === undefined) {
-      perProvider = new Map();
-      memo.set(provider, perProvider);
+export function createCoster(opts: CosterOptions): Coster {
+  const dataVersion = opts.priceVersion ?? '';
+  const overridesOf = (table: Readonly<Record<string, PriceOverride>>): Map<string, Rates> =>
+    new Map(Object.entries(table).map(([name, o]) => [name.toLowerCase(), ratesFromOverride(o)]));
+  const shared = overridesOf(opts.overrides);
+  const perOrg = new Map(Object.entries(opts.organizations ?? {}).map(([org, table]) => [org, new Map([...shared, ...overridesOf(table)])]));
+  // One memo per override table: '' is the shared one, an organisation with its own prices gets its own.
+  const memo = new Map<string, Map<string, PriceSchedule>>();
+
+  const schedule = (provider: ProviderId, model: string, org: string): PriceSchedule => {
+    const table = perOrg.get(org);
+    const memoKey = table === undefined ? provider : `${provider}\u0000${org}`;
+    let perKey = memo.get(memoKey);
+    if (perKey === undefined) {
+      perKey = new Map();
+      memo.set(memoKey, perKey);
     }
-    let found = perProvider.get(model);
+    let found = perKey.get(model);
     if (found === undefined) {
-      found = resolveSchedule(provider, model, overrides);
-      if (perProvider.size >= MEMO_LIMIT) perProvider.clear();
-      perProvider.set(model, found);
+      found = resolveSchedule(provider, model, table ?? shared, dataVersion);
+      if (perKey.size >= MEMO_LIMIT) perKey.clear();
+      perKey.set(model, found);
     }
     return found;
   };
 
   // Priced at the time of the call (`at`, ms since epoch), so a replayed or late-assembled call gets the rate it ran at.
-  return (provider, model, usage, at = Date.now()) => {
-    const rates = ratesAt(schedule(provider, model), at);
+  return (provider, model, usage, at = Date.now(), organization = '') => {
+    const rates = ratesAt(schedule(provider, model, organization), at);
     if (rates === null) return UNKNOWN;
-    return { cost_usd: costOf(rates, usage), cost_known: true };
+    return { cost_usd: costOf(rates, usage), cost_known: true, price_version: rates.version };
   };
 }
 
-function resolveSchedule(provider: ProviderId, model: string, overrides: ReadonlyMap<string, Rates>): PriceSchedule {
+function resolveSchedule(provider: ProviderId, model: string, overrides: ReadonlyMap<string, Rates>, dataVersion: string): PriceSchedule {
   // Gemini names sometimes arrive as resource paths (`models/gemini-2.5-flash`).
   const name = model.trim().toLowerCase().replace(/^models\//, '');
   const direct = overrides.get(name);
@@ -132,7 +171,7 @@ function resolveSchedule(provider: ProviderId, model: string, overrides: Readonl
   // An override named after the database's canonical id also covers that model's dated and aliased names.
   const canonical = overrides.get(info.id.toLowerCase());
   if (canonical !== undefined) return { fixed: canonical };
-  return scheduleOf(info);
+  return scheduleOf(info, dataVersion);
 }
 
 function findModel(lookup: (typeof LOOKUP)[ProviderId], name: string): ModelInfo | undefined {
@@ -188,15 +227,15 @@ function matchIn(name: string, providerId: string): ModelInfo | undefined {
   }
 }
 
-function scheduleOf(info: ModelInfo): PriceSchedule {
-  if (!Array.isArray(info.prices)) return { fixed: ratesFromDatabase(info.prices) };
+function scheduleOf(info: ModelInfo, version: string): PriceSchedule {
+  if (!Array.isArray(info.prices)) return { fixed: ratesFromDatabase(info.prices, version) };
   return {
     scheduled: info.prices.map((entry) => {
       const c = entry.constraint;
       return {
         start_ms: c?.type === 'start_date' ? Date.parse(`${c.start_date}T00:00:00Z`) : undefined,
         window: c?.type === 'time_of_date' ? { from: secondsOfDay(c.start_time), to: secondsOfDay(c.end_time) } : undefined,
-        rates: ratesFromDatabase(entry.prices),
+        rates: ratesFromDatabase(entry.prices, version),
       };
     }),
   };
@@ -237,7 +276,7 @@ function secondsOfDay(time: string): number {
  * A database entry with neither an input nor an output token rate but other keys (audio hours, pages…)
  * cannot price tokens: null, so the request is reported unpriced. An entry with no keys at all is free.
  */
-function ratesFromDatabase(p: ModelPrice): Rates | null {
+function ratesFromDatabase(p: ModelPrice, version: string): Rates | null {
   const input = rateOf(p.input_mtok);
   const output = rateOf(p.output_mtok);
   if (input === undefined && output === undefined && Object.keys(p).length > 0) return null;
@@ -248,7 +287,14 @@ function ratesFromDatabase(p: ModelPrice): Rates | null {
     cache_read: rateOf(p.cache_read_mtok),
     cache_write: rateOf(p.cache_write_mtok),
     reasoning: rateOf(p.output_reasoning_mtok),
+    cache_write_1h: rateOf(p.cache_write_1h_mtok),
+    input_audio: rateOf(p.input_audio_mtok),
+    cache_audio_read: rateOf(p.cache_audio_read_mtok),
+    input_image: rateOf(p.input_image_mtok),
+    output_audio: rateOf(p.output_audio_mtok),
+    output_image: rateOf(p.output_image_mtok),
     per_request: typeof perThousandRequests === 'number' ? perThousandRequests / 1000 : 0,
+    version,
   };
 }
 
@@ -259,13 +305,22 @@ function rateOf(v: ModelPrice[string]): Rate | undefined {
 }
 
 function ratesFromOverride(o: PriceOverride): Rates {
+  // The digest names the negotiated rates themselves, so a reprice after a renegotiation shows which rows moved.
+  const digest = createHash('sha256').update(JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)))).digest('hex').slice(0, 12);
   return {
     input: o.input_per_mtok,
     output: o.output_per_mtok,
     cache_read: o.cache_read_per_mtok,
     cache_write: o.cache_write_per_mtok,
     reasoning: o.reasoning_per_mtok,
+    cache_write_1h: o.cache_write_1h_per_mtok,
+    input_audio: o.input_audio_per_mtok,
+    cache_audio_read: o.cache_audio_read_per_mtok,
+    input_image: o.input_image_per_mtok,
+    output_audio: o.output_audio_per_mtok,
+    output_image: o.output_image_per_mtok,
     per_request: 0,
+    version: `override:${digest}`,
   };
 }
 
@@ -278,18 +333,42 @@ function perMtok(rate: Rate, promptTokens: number): number {
 
 function costOf(r: Rates, u: Usage): number {
   const prompt = u.prompt_tokens;
+  const at = (rate: Rate | undefined, fallback: number): number => (rate === undefined ? fallback : perMtok(rate, prompt));
+  // Input: cache reads (audio ones apart), cache writes (1-hour ones apart), then uncached audio, image and text.
   const cacheRead = Math.min(u.cache_read_tokens, prompt);
+  const cacheAudioRead = Math.min(u.cache_audio_read_tokens ?? 0, cacheRead);
   const cacheWrite = Math.min(u.cache_write_tokens, prompt - cacheRead);
-  const uncached = prompt - cacheRead - cacheWrite;
-  const reasoning = Math.min(u.reasoning_tokens, u.completion_tokens);
-  const visibleOutput = u.completion_tokens - reasoning;
+  const cacheWrite1h = Math.min(u.cache_write_1h_tokens ?? 0, cacheWrite);
+  let uncached = prompt - cacheRead - cacheWrite;
+  const audioIn = Math.min(Math.max((u.input_audio_tokens ?? 0) - cacheAudioRead, 0), uncached);
+  uncached -= audioIn;
+  const imageIn = Math.min(u.input_image_tokens ?? 0, uncached);
+  const textIn = uncached - imageIn;
+  // Output: reasoning, audio, image, then visible text.
+  let output = u.completion_tokens;
+  const reasoning = Math.min(u.reasoning_tokens, output);
+  output -= reasoning;
+  const audioOut = Math.min(u.output_audio_tokens ?? 0, output);
+  output -= audioOut;
+  const imageOut = Math.min(u.output_image_tokens ?? 0, output);
+  const textOut = output - imageOut;
+
   const inputRate = perMtok(r.input, prompt);
   const outputRate = perMtok(r.output, prompt);
+  const cacheReadRate = at(r.cache_read, inputRate);
+  const cacheWriteRate = at(r.cache_write, inputRate);
+  const audioInRate = at(r.input_audio, inputRate);
   const micro =
-    uncached * inputRate +
-    cacheRead * (r.cache_read === undefined ? inputRate : perMtok(r.cache_read, prompt)) +
-    cacheWrite * (r.cache_write === undefined ? inputRate : perMtok(r.cache_write, prompt)) +
-    visibleOutput * outputRate +
-    reasoning * (r.reasoning === undefined ? outputRate : perMtok(r.reasoning, prompt));
+    textIn * inputRate +
+    audioIn * audioInRate +
+    imageIn * at(r.input_image, inputRate) +
+    (cacheRead - cacheAudioRead) * cacheReadRate +
+    cacheAudioRead * at(r.cache_audio_read, audioInRate) +
+    (cacheWrite - cacheWrite1h) * cacheWriteRate +
+    cacheWrite1h * at(r.cache_write_1h, cacheWriteRate) +
+    textOut * outputRate +
+    audioOut * at(r.output_audio, outputRate) +
+    imageOut * at(r.output_image, outputRate) +
+    reasoning * at(r.reasoning, outputRate);
   return micro / 1_000_000 + r.per_request;
 }

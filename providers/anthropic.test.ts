@@ -38,6 +38,7 @@ describe('anthropic stream details', () => {
     acc.onFrame(ev('message_delta', { delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 256 } }));
     expect(acc.result()).toEqual({
       usage: { prompt_tokens: 420, completion_tokens: 256, cache_read_tokens: 300, cache_write_tokens: 20, reasoning_tokens: 0 },
+      usage_final: true,
       response_model: 'claude-3-5-haiku-20241022',
       finish_reason: 'max_tokens',
       error_type: '',
@@ -63,7 +64,7 @@ describe('anthropic stream details', () => {
     const acc = anthropicAdapter.newStream();
     expect(acc.onFrame({ event: 'ping', json: undefined })).toBe(false);
     expect(acc.onFrame({ event: '', json: [1, 2] })).toBe(false);
-    expect(acc.result()).toEqual({ usage: null, response_model: '', finish_reason: '', error_type: '', text: '' });
+    expect(acc.result()).toEqual({ usage: null, usage_final: false, response_model: '', finish_reason: '', error_type: '', text: '' });
   });
 });
 

@@ -3,32 +3,46 @@
 // Usage: `input_tokens` EXCLUDES cache reads and writes, which Anthropic reports beside it as
 // `cache_read_input_tokens` and `cache_creation_input_tokens`; we add all three so prompt_tokens is
 // every input token. `output_tokens` already includes extended-thinking tokens (not reported apart,
-// so reasoning_tokens stays 0).
+// so reasoning_tokens stays 0). `cache_creation.ephemeral_1h_input_tokens` is the part of the cache writes made with
+// the 1-hour TTL, priced at its own rate (cache_write_1h_tokens).
+//
+// Streams: message_start carries the prompt's counts and a placeholder `output_tokens` (1 or a few); the real
+// output count comes only in message_delta. A stream that never got its message_delta (cut, ended by an
+// `event: error`, cancelled) reports its usage as not final, so the ledger estimates the completion instead.
 import type { Endpoint } from '../contracts/event.ts';
-import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
+import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 
 const USAGE_FIELDS = ['input_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'output_tokens'] as const;
-type RawUsage = Record<(typeof USAGE_FIELDS)[number], number>;
+type RawUsage = Record<(typeof USAGE_FIELDS)[number] | 'cache_write_1h', number>;
+
+const emptyRaw = (): RawUsage => ({ input_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0, cache_write_1h: 0 });
 
 function toUsage(raw: RawUsage): Usage {
   const cacheWrite = raw.cache_creation_input_tokens;
   const cacheRead = raw.cache_read_input_tokens;
-  return makeUsage(raw.input_tokens + cacheWrite + cacheRead, raw.output_tokens, cacheRead, cacheWrite, 0);
+  return withDetail(makeUsage(raw.input_tokens + cacheWrite + cacheRead, raw.output_tokens, cacheRead, cacheWrite, 0), { cache_write_1h_tokens: raw.cache_write_1h });
 }
 
 /** Overwrites the fields present in `value` (message_delta carries cumulative counts, possibly only output_tokens). */
 function mergeUsage(into: RawUsage, value: JsonObject): void {
   for (const field of USAGE_FIELDS) if (hasNumber(value, field)) into[field] = asCount(value[field]);
+  const ttl = asObject(value.cache_creation);
+  if (ttl && hasNumber(ttl, 'ephemeral_1h_input_tokens')) into.cache_write_1h = asCount(ttl.ephemeral_1h_input_tokens);
 }
 
 export function anthropicUsage(value: unknown): Usage | null {
   const u = asObject(value);
   if (!u || !USAGE_FIELDS.some((f) => hasNumber(u, f))) return null;
-  const raw: RawUsage = { input_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
+  const raw = emptyRaw();
   mergeUsage(raw, u);
   return toUsage(raw);
+}
+
+/** `usage.service_tier` (`standard`, `priority`, `batch`); undefined when absent. */
+function tierOf(usage: unknown): string | undefined {
+  return asString(asObject(usage)?.service_tier) || undefined;
 }
 
 function blockText(block: JsonObject): string {
@@ -46,12 +60,15 @@ function fromAnthropicBody(body: unknown): Extracted {
     const block = asObject(raw);
     if (block) slots.append(String(i), blockText(block));
   });
-  return { usage: anthropicUsage(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: asString(b.stop_reason), error_type: '', text: slots.toString() };
+  return { usage: anthropicUsage(b.usage), service_tier: tierOf(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: asString(b.stop_reason), error_type: '', text: slots.toString() };
 }
 
 class AnthropicStream implements StreamAccumulator {
-  private readonly raw: RawUsage = { input_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
+  private readonly raw: RawUsage = emptyRaw();
   private sawUsage = false;
+  /** message_delta's usage arrived: the output count is the real one, not message_start's placeholder. */
+  private sawFinalUsage = false;
+  private tier: string | undefined;
   private model = '';
   private id = '';
   private finish = '';
@@ -81,7 +98,7 @@ class AnthropicStream implements StreamAccumulator {
         return this.delta(String(j.index), asObject(j.delta));
       case 'message_delta': {
         this.finish = asString(asObject(j.delta)?.stop_reason) || this.finish;
-        this.takeUsage(j.usage);
+        if (this.takeUsage(j.usage)) this.sawFinalUsage = true;
         return false;
       }
       case 'error':
@@ -113,16 +130,20 @@ class AnthropicStream implements StreamAccumulator {
     }
   }
 
-  private takeUsage(value: unknown): void {
+  private takeUsage(value: unknown): boolean {
     const u = asObject(value);
-    if (!u) return;
+    if (!u) return false;
     this.sawUsage = true;
+    this.tier = tierOf(u) ?? this.tier;
     mergeUsage(this.raw, u);
+    return true;
   }
 
   result(): Extracted {
     return {
       usage: this.sawUsage ? toUsage(this.raw) : null,
+      usage_final: this.sawFinalUsage,
+      service_tier: this.tier,
       response_model: this.model,
       response_id: this.id || undefined,
       finish_reason: this.finish,

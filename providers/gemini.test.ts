@@ -58,7 +58,7 @@ describe('gemini extraction details', () => {
     expect(acc.onFrame(frame([{ text: 'Considering the weather…', thought: true }]))).toBe(true);
     expect(acc.onFrame(frame([{ text: '', thoughtSignature: 'EqsFCq' }]))).toBe(false);
     expect(acc.onFrame(frame([{ functionCall: { name: 'get_weather', args: { location: 'Paris' } } }], 'STOP'))).toBe(true);
-    expect(acc.result()).toEqual({ usage: null, response_model: 'gemini-2.5-pro', finish_reason: 'STOP', error_type: '', text: '{"location":"Paris"}' });
+    expect(acc.result()).toEqual({ usage: null, usage_final: false, response_model: 'gemini-2.5-pro', finish_reason: 'STOP', error_type: '', text: '{"location":"Paris"}' });
   });
 
   it('reports a blocked prompt as the finish reason', () => {

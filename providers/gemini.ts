@@ -5,22 +5,43 @@
 // Usage (usageMetadata): `promptTokenCount` INCLUDES `cachedContentTokenCount`; tool-use prompt
 // tokens (`toolUsePromptTokenCount`) are billed as input but reported apart, so we add them.
 // `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`; we add them so completion_tokens includes
-// reasoning, as it does for OpenAI.
+// reasoning, as it does for OpenAI. The `*TokensDetails` lists split counts by modality: AUDIO input (cached
+// too) and IMAGE output have their own rates.
+//
+// Streams repeat usageMetadata, cumulative, on many chunks; the count is final on the chunk that carries a
+// finishReason (or a blockReason). A stream cut before it reports its usage as not final: the prompt count
+// stands, the completion so far is estimated from the text that arrived.
 import type { Endpoint } from '../contracts/event.ts';
-import { asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
+import { asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 
 export function geminiUsage(value: unknown): Usage | null {
   const m = asObject(value);
   if (!m) return null;
   const thoughts = asCount(m.thoughtsTokenCount);
-  return makeUsage(
+  const base = makeUsage(
     asCount(m.promptTokenCount) + asCount(m.toolUsePromptTokenCount),
     asCount(m.candidatesTokenCount) + thoughts,
     asCount(m.cachedContentTokenCount),
     0,
     thoughts,
   );
+  return withDetail(base, {
+    input_audio_tokens: modalityCount(m.promptTokensDetails, 'AUDIO'),
+    cache_audio_read_tokens: modalityCount(m.cacheTokensDetails, 'AUDIO'),
+    output_image_tokens: modalityCount(m.candidatesTokensDetails, 'IMAGE'),
+    output_audio_tokens: modalityCount(m.candidatesTokensDetails, 'AUDIO'),
+  });
+}
+
+/** The tokenCount of one modality in a `[{modality, tokenCount}]` list. */
+function modalityCount(details: unknown, modality: string): number {
+  let n = 0;
+  for (const raw of asArray(details)) {
+    const d = asObject(raw);
+    if (d?.modality === modality) n += asCount(d.tokenCount);
+  }
+  return n;
 }
 
 /** `models/gemini-2.5-flash:generateContent` → `gemini-2.5-flash` (also tunedModels/…). */
@@ -57,6 +78,9 @@ function methodOf(rest: string): string {
  */
 class GeminiStream implements StreamAccumulator {
   private usage: Usage | null = null;
+  /** A chunk with a finishReason (or blockReason) came: the usage seen from then on is the call's total. */
+  private finished = false;
+  private usageFinal = false;
   private model = '';
   private id = '';
   private finish = '';
@@ -74,8 +98,9 @@ class GeminiStream implements StreamAccumulator {
     }
     this.model = asString(j.modelVersion) || this.model;
     this.id = asString(j.responseId) || this.id;
-    // Usage is cumulative and repeated on many frames: the last one seen is the total.
-    this.usage = geminiUsage(j.usageMetadata) ?? this.usage;
+    // Usage is cumulative and repeated on many frames: the last one seen is the total so far.
+    const usage = geminiUsage(j.usageMetadata);
+    this.usage = usage ?? this.usage;
     let output = false;
     asArray(j.candidates).forEach((raw, position) => {
       const candidate = asObject(raw);
@@ -102,11 +127,13 @@ class GeminiStream implements StreamAccumulator {
     });
     const blocked = asString(asObject(j.promptFeedback)?.blockReason);
     if (blocked !== '' && this.finish === '') this.finish = blocked;
+    if (this.finish !== '') this.finished = true;
+    if (this.finished && usage !== null) this.usageFinal = true;
     return output;
   }
 
   result(): Extracted {
-    return { usage: this.usage, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text: this.slots.toString() };
+    return { usage: this.usage, usage_final: this.usageFinal, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text: this.slots.toString() };
   }
 }
 

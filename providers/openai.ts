@@ -7,7 +7,7 @@
 // (`*_tokens_details.cached_tokens`), and `completion_tokens` / `output_tokens` already INCLUDE
 // reasoning tokens, so they map onto our convention as they are.
 import type { Endpoint, ProviderId } from '../contracts/event.ts';
-import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots } from './shared.ts';
+import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
 
@@ -27,25 +27,44 @@ export function openAiUsage(value: unknown): Usage | null {
   if (!responsesShape && typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
   const inDetails = asObject(responsesShape ? u.input_tokens_details : u.prompt_tokens_details);
   const outDetails = asObject(responsesShape ? u.output_tokens_details : u.completion_tokens_details);
-  return makeUsage(
+  const base = makeUsage(
     asCount(responsesShape ? u.input_tokens : u.prompt_tokens),
     asCount(responsesShape ? u.output_tokens : u.completion_tokens),
     asCount(inDetails?.cached_tokens),
     0,
     asCount(outDetails?.reasoning_tokens),
   );
+  // Audio models (gpt-4o-audio, gpt-realtime via chat) report audio_tokens; image models (gpt-image-1) image_tokens.
+  return withDetail(base, {
+    input_audio_tokens: asCount(inDetails?.audio_tokens),
+    input_image_tokens: asCount(inDetails?.image_tokens),
+    output_audio_tokens: asCount(outDetails?.audio_tokens),
+    output_image_tokens: asCount(outDetails?.image_tokens),
+  });
+}
+
+/** The tier that served the call (`default`, `flex`, `priority`, `scale`); undefined when absent or `auto`. */
+function tierOf(body: JsonObject): string | undefined {
+  const tier = asString(body.service_tier);
+  return tier === '' || tier === 'auto' ? undefined : tier;
 }
 
 /**
  * Realtime API `response.usage` (singular `*_token_details`): `input_tokens` counts text, audio and image input,
- * cached ones included (`input_token_details.cached_tokens`); `output_tokens` is all output. Null when absent.
- * Usage has no audio split, so audio tokens are priced at the text rates: an under-estimate for audio sessions
- * (gpt-realtime's audio rates are 8× its text input and 4× its text output rate).
+ * cached ones included (`input_token_details.cached_tokens`, split by `cached_tokens_details`); `output_tokens` is
+ * all output (`output_token_details.audio_tokens` of it audio). Each audio part is priced at its own rate. Null when absent.
  */
 export function openAiRealtimeUsage(value: unknown): Usage | null {
   const u = asObject(value);
   if (!u || (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number')) return null;
-  return makeUsage(asCount(u.input_tokens), asCount(u.output_tokens), asCount(asObject(u.input_token_details)?.cached_tokens), 0, 0);
+  const inDetails = asObject(u.input_token_details);
+  const outDetails = asObject(u.output_token_details);
+  return withDetail(makeUsage(asCount(u.input_tokens), asCount(u.output_tokens), asCount(inDetails?.cached_tokens), 0, 0), {
+    input_audio_tokens: asCount(inDetails?.audio_tokens),
+    cache_audio_read_tokens: asCount(asObject(inDetails?.cached_tokens_details)?.audio_tokens),
+    input_image_tokens: asCount(inDetails?.image_tokens),
+    output_audio_tokens: asCount(outDetails?.audio_tokens),
+  });
 }
 
 function errorTypeOf(error: JsonObject): string {
@@ -90,6 +109,7 @@ function fromResponsesObject(r: JsonObject): Extracted {
   const error = asObject(r.error);
   return {
     usage: openAiUsage(r.usage),
+    service_tier: tierOf(r),
     response_model: asString(r.model),
     response_id: asString(r.id) || undefined,
     finish_reason: asString(r.status),
@@ -174,12 +194,13 @@ export function fromOpenAiBody(body: unknown): Extracted {
     const legacyCall = asObject(message.function_call);
     if (legacyCall) slots.append(`t${idx}:f`, asString(legacyCall.arguments));
   });
-  return { usage: openAiUsage(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: finish, error_type: '', text: slots.toString() };
+  return { usage: openAiUsage(b.usage), service_tier: tierOf(b), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: finish, error_type: '', text: slots.toString() };
 }
 
 /** One accumulator for both Chat Completions chunks and Responses events: the frame says which. */
 class OpenAiStream implements StreamAccumulator {
   private usage: Usage | null = null;
+  private tier: string | undefined;
   private model = '';
   private id = '';
   private finish = '';
@@ -202,6 +223,7 @@ class OpenAiStream implements StreamAccumulator {
     const model = asString(j.model);
     if (model !== '') this.model = model;
     if (this.id === '') this.id = asString(j.id);
+    this.tier = tierOf(j) ?? this.tier;
     const usage = openAiUsage(j.usage);
     if (usage) this.usage = usage;
     let output = false;
@@ -278,6 +300,7 @@ class OpenAiStream implements StreamAccumulator {
     const model = asString(r.model);
     if (model !== '') this.model = model;
     if (this.id === '') this.id = asString(r.id);
+    this.tier = tierOf(r) ?? this.tier;
     if (!terminal) return;
     this.finalResponse = r;
     this.finish = asString(r.status);
@@ -290,7 +313,9 @@ class OpenAiStream implements StreamAccumulator {
   result(): Extracted {
     // A Responses stream whose deltas we never saw still ends with the whole output.
     const text = this.slots.size === 0 && this.finalResponse ? fromResponsesObject(this.finalResponse).text : this.slots.toString();
-    return { usage: this.usage, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text };
+    // Chat's usage chunk and a Responses terminal event each carry the call's whole usage, and come last: usage
+    // seen is final usage (a stream cut before it has none, and is estimated whole).
+    return { usage: this.usage, service_tier: this.tier, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text };
   }
 }
 

@@ -41,6 +41,39 @@ export function makeUsage(prompt: number, completion: number, cacheRead: number,
   };
 }
 
+/** The priced dimensions beyond the five totals, as a response reports them (see Usage). */
+export interface UsageDetail {
+  cache_write_1h_tokens?: number;
+  input_audio_tokens?: number;
+  cache_audio_read_tokens?: number;
+  input_image_tokens?: number;
+  output_audio_tokens?: number;
+  output_image_tokens?: number;
+}
+const DETAIL_FIELDS = ['cache_write_1h_tokens', 'input_audio_tokens', 'cache_audio_read_tokens', 'input_image_tokens', 'output_audio_tokens', 'output_image_tokens'] as const;
+
+/**
+ * `u` with the detail counts it reports, each clamped to the total it is part of (as makeUsage clamps), so a
+ * provider over-reporting one never makes cost count a token twice. Zero counts are left out.
+ */
+export function withDetail(u: Usage, d: UsageDetail): Usage {
+  const inputAudio = Math.min(d.input_audio_tokens ?? 0, u.prompt_tokens);
+  const bounds: Record<(typeof DETAIL_FIELDS)[number], number> = {
+    cache_write_1h_tokens: u.cache_write_tokens,
+    input_audio_tokens: u.prompt_tokens,
+    cache_audio_read_tokens: Math.min(u.cache_read_tokens, inputAudio),
+    input_image_tokens: u.prompt_tokens - inputAudio,
+    output_audio_tokens: u.completion_tokens,
+    output_image_tokens: u.completion_tokens - Math.min(d.output_audio_tokens ?? 0, u.completion_tokens),
+  };
+  const out: Usage = { ...u };
+  for (const field of DETAIL_FIELDS) {
+    const n = Math.min(d[field] ?? 0, bounds[field]);
+    if (n > 0) out[field] = n;
+  }
+  return out;
+}
+
 /** Two usages of one call added up (a realtime session's responses), field by field. */
 export function addUsage(a: Usage, b: Usage): Usage {
   return {
@@ -49,6 +82,10 @@ export function addUsage(a: Usage, b: Usage): Usage {
     cache_read_tokens: a.cache_read_tokens + b.cache_read_tokens,
     cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
     reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+    ...Object.fromEntries(DETAIL_FIELDS.flatMap((f) => {
+      const n = (a[f] ?? 0) + (b[f] ?? 0);
+      return n > 0 ? [[f, n]] : [];
+    })),
   };
 }
 

@@ -8,12 +8,30 @@ export interface Usage {
   cache_read_tokens: number;
   cache_write_tokens: number;
   reasoning_tokens: number;
+  // Priced dimensions some responses report beside the five above (absent = 0). Each is a subset of a field above,
+  // so the five stay the totals every report sums: cache_write_1h ⊆ cache_write (Anthropic's 1-hour TTL writes);
+  // input_audio and input_image ⊆ prompt, cache_audio_read ⊆ cache_read and ⊆ input_audio; output_audio and
+  // output_image ⊆ completion.
+  cache_write_1h_tokens?: number;
+  input_audio_tokens?: number;
+  cache_audio_read_tokens?: number;
+  input_image_tokens?: number;
+  output_audio_tokens?: number;
+  output_image_tokens?: number;
 }
 
 /** What a response (whole body, or a stream once finished) told us. */
 export interface Extracted {
   /** null when the response carried no usage at all (then tokens may be estimated). */
   usage: Usage | null;
+  /**
+   * False when usage came only from a frame the provider sends before the answer (Anthropic's message_start, a
+   * Gemini chunk before the one carrying finishReason) and the final count never arrived: its prompt side is the
+   * provider's, its completion side a placeholder or a count so far. Absent = the usage is final.
+   */
+  usage_final?: boolean;
+  /** The service tier the provider says served the call (`default`, `flex`, `priority`, `standard`, `batch`…); absent when none. */
+  service_tier?: string;
   response_model: string;
   /** The provider's id of the response (`chatcmpl-…`, `resp_…`, `msg_…`, Gemini's responseId); absent when none. */
   response_id?: string;

@@ -93,8 +93,8 @@ type Assembler = (ex: Exchange) => RequestEvent;
 let assembler: Promise<Assembler> | undefined;
 
 function loadAssembler(config: Config): Promise<Assembler> {
-  assembler ??= Promise.all([import('../ledger/assemble.ts'), import('../ledger/cost.ts')]).then(([a, c]) => {
-    const deps: AssembleDeps = { cost: c.createCoster({ overrides: config.prices }), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
+  assembler ??= Promise.all([import('../ledger/assemble.ts'), import('../ledger/prices.ts')]).then(([a, p]) => {
+    const deps: AssembleDeps = { cost: p.costerFromConfig(config), maxLoggedBodyBytes: config.limits.max_logged_body_bytes };
     return (ex: Exchange) => a.assembleEvent(ex, deps);
   });
   return assembler;

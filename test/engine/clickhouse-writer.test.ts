@@ -38,6 +38,7 @@ describe('row mapping', () => {
       // UInt64 columns come back quoted (output_format_json_quote_64bit_integers=1 at client level).
       prompt_tokens: '1200', completion_tokens: '345', cache_read_tokens: '1024', cache_write_tokens: '0',
       reasoning_tokens: '64', request_bytes: '70', response_bytes: '45',
+      cache_write_1h_tokens: '0', input_audio_tokens: '12', cache_audio_read_tokens: '4', input_image_tokens: '30', output_audio_tokens: '7', output_image_tokens: '9',
     });
     expect(Object.keys(row!).sort()).toEqual(Object.keys(event).sort());
   });

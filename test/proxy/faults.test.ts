@@ -135,7 +135,8 @@ describe('upstream garbage', () => {
       const res = await fetch(`${g.url}/openai/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat() });
       expect(await res.text()).toBe('<html>oops</html>');
       const [ev] = await g.waitForEvents(1);
-      expect(ev).toMatchObject({ status: 200, error_type: 'invalid_response_body', response_body: '<html>oops</html>' });
+      // Logged as it came, and not billed: no tokens, no cost.
+      expect(ev).toMatchObject({ status: 200, error_type: 'invalid_upstream_response', response_body: '<html>oops</html>', prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 });
     } finally {
       await g.close();
       server.close();
