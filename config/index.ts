@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { checkDeployments, checkRouterAliases, DeploymentSchema, resolveModelRefs, RouterSchema } from './gateway.ts';
+import { fromLiteLlm, isLiteLlmConfig, LiteLlmError } from './litellm.ts';
 import { applyTracingEnv, TracingSchema } from './tracing.ts';
 
 const hostPort = z.string().regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:]+\])(:(\*|\d{1,5}))?$/i, 'expected host[:port] (host may be *, *.example.com; port may be *)');
@@ -165,6 +167,9 @@ export const ConfigSchema = z.strictObject({
   }).prefault({}),
   /** OpenTelemetry (config/tracing.ts): off unless an OTLP endpoint is set. */
   tracing: TracingSchema.prefault({}),
+  /** Gateway (config/gateway.ts): aliases callers name as `model`, each served by one or more deployments. */
+  models: z.array(DeploymentSchema).default([]),
+  router: RouterSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -233,14 +238,38 @@ export function parseConfig(fileText: string | undefined, env: Env, source = 'si
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${source}: expected a mapping at the top level`]);
   }
-  const merged = applyEnv(raw as Record<string, unknown>, env);
+  const warnings: string[] = [];
+  let fileRaw = raw as Record<string, unknown>;
+  if (isLiteLlmConfig(fileRaw)) {
+    try {
+      const mapped = fromLiteLlm(fileRaw);
+      fileRaw = mapped.raw;
+      warnings.push(...mapped.warnings);
+    } catch (err) {
+      if (err instanceof LiteLlmError) throw new ConfigError([`${source}: ${err.message}`]);
+      throw err;
+    }
+  }
+  const merged = applyEnv(fileRaw, env);
+  if (merged.models !== undefined) merged.models = resolveModelRefs(merged.models, env, warnings);
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
   }
   const cfg = result.data;
+  const aliasIssues = [...checkDeployments(cfg.models), ...checkRouterAliases(cfg.models, cfg.router)];
+  if (aliasIssues.length > 0) throw new ConfigError(aliasIssues);
   cfg.data_dir = path.resolve(cfg.data_dir);
-  return deepFreeze(cfg);
+  const frozen = deepFreeze(cfg);
+  WARNINGS.set(frozen, Object.freeze(warnings));
+  return frozen;
+}
+
+const WARNINGS = new WeakMap<Config, readonly string[]>();
+
+/** What loading the config found worth saying but not refusing (a LiteLLM key Sightline ignores, an unset variable). */
+export function configWarnings(config: Config): readonly string[] {
+  return WARNINGS.get(config) ?? [];
 }
 
 /** Reads SIGHTLINE_CONFIG (if set) or ./sightline.yaml (if present) and the environment. */

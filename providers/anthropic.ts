@@ -10,6 +10,7 @@
 // output count comes only in message_delta. A stream that never got its message_delta (cut, ended by an
 // `event: error`, cancelled) reports its usage as not final, so the ledger estimates the completion instead.
 import type { Endpoint } from '../contracts/event.ts';
+import { anthropicRoute } from './gateway-routes.ts';
 import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
@@ -186,4 +187,5 @@ export const anthropicAdapter: ProviderAdapter = {
   fromBody: fromAnthropicBody,
   newStream: () => new AnthropicStream(),
   renderError: renderAnthropicError,
+  gateway: anthropicRoute,
 };

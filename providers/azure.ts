@@ -1,5 +1,6 @@
 // Azure OpenAI: the OpenAI wire format behind `/azure/{resource}/openai/...`. The resource names the
 // host (https://{resource}.openai.azure.com) and the deployment in the path stands in for the model.
+import { azureRoute } from './gateway-routes.ts';
 import { createOpenAiCompatibleAdapter } from './openai.ts';
 import { clip, joinTarget } from './shared.ts';
 import type { ProviderAdapter, UpstreamTarget } from './types.ts';
@@ -41,4 +42,5 @@ export const azureAdapter: ProviderAdapter = createOpenAiCompatibleAdapter({
   defaultBaseUrl: 'https://{resource}.openai.azure.com',
   target: azureTarget,
   injectUsage: false,
+  gateway: azureRoute,
 });

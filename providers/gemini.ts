@@ -12,6 +12,7 @@
 // finishReason (or a blockReason). A stream cut before it reports its usage as not final: the prompt count
 // stands, the completion so far is estimated from the text that arrived.
 import type { Endpoint } from '../contracts/event.ts';
+import { geminiRoute } from './gateway-routes.ts';
 import { asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 
@@ -200,4 +201,5 @@ export const geminiAdapter: ProviderAdapter = {
   fromBody: fromGeminiBody,
   newStream: () => new GeminiStream(),
   renderError: renderGeminiError,
+  gateway: geminiRoute,
 };

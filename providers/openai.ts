@@ -7,9 +7,10 @@
 // (`*_tokens_details.cached_tokens`), and `completion_tokens` / `output_tokens` already INCLUDE
 // reasoning tokens, so they map onto our convention as they are.
 import type { Endpoint, ProviderId } from '../contracts/event.ts';
+import { openAiRoute } from './gateway-routes.ts';
 import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
-import type { ErrorRender, Extracted, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
+import type { ErrorRender, Extracted, GatewayRoute, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
 
 export function openAiEndpoint(rest: string): Endpoint {
   const path = pathOf(rest);
@@ -320,7 +321,7 @@ class OpenAiStream implements StreamAccumulator {
 }
 
 export function renderOpenAiError(err: ErrorRender): unknown {
-  return { error: { message: err.message, type: err.type, param: null, code: err.code } };
+  return { error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code } };
 }
 
 function bodyModel(body: unknown, target: UpstreamTarget): string {
@@ -337,6 +338,7 @@ export interface OpenAiCompatibleOptions {
    * api-versions reject the field, and the api-version is the caller's choice.
    */
   injectUsage: boolean;
+  gateway: GatewayRoute;
 }
 
 export function createOpenAiCompatibleAdapter(opts: OpenAiCompatibleOptions): ProviderAdapter {
@@ -352,6 +354,7 @@ export function createOpenAiCompatibleAdapter(opts: OpenAiCompatibleOptions): Pr
     newStream: () => new OpenAiStream(),
     realtime: openAiRealtime,
     renderError: renderOpenAiError,
+    gateway: opts.gateway,
   };
   if (!opts.injectUsage) return adapter;
   return {
@@ -375,6 +378,7 @@ export const openaiAdapter: ProviderAdapter = createOpenAiCompatibleAdapter({
   id: 'openai',
   prefix: 'openai',
   defaultBaseUrl: 'https://api.openai.com',
+  gateway: openAiRoute,
   target: (rest, query, baseUrl) => joinTarget(baseUrl, rest, query, ''),
   injectUsage: true,
 });

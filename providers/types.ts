@@ -86,6 +86,27 @@ export interface ErrorRender {
   message: string;
   /** OpenAI-style type (`invalid_request_error`, `authentication_error`, `api_error`, …). */
   type: string;
+  /** The request field at fault (OpenAI's `param`), when one is. */
+  param?: string;
+}
+
+/** A 4xx that a different model may not get: the prompt is too long for this one, or its content was refused. */
+export type FailureKind = 'context_window' | 'content_policy';
+
+/** The API a provider speaks, as translation names them (Azure and OpenAI-compatible servers speak `openai`). */
+export type ProviderApi = 'openai' | 'anthropic' | 'gemini';
+
+/** How the gateway reaches a provider's deployment (providers/gateway-routes.ts). */
+export interface GatewayRoute {
+  readonly api: ProviderApi;
+  /** The request header carrying the provider key, and its value. */
+  credential(key: string): readonly [string, string];
+  /**
+   * The URL of an endpoint on a deployment: `base` is its api_base (`explicit`) or the provider's configured base;
+   * `endpoint` is translation's path (`/v1/messages`) or, for the OpenAI API, the SDK-relative path (`/chat/completions`).
+   */
+  url(base: string, explicit: boolean, endpoint: string, model: string, apiVersion: string): string;
+  failureKind(status: number, body: string): FailureKind | undefined;
 }
 
 export interface ProviderAdapter {
@@ -121,6 +142,8 @@ export interface ProviderAdapter {
   isInjectedUsageFrame?(frame: SseFrame): boolean;
   /** Error body in this provider's JSON shape. */
   renderError(err: ErrorRender): unknown;
+  /** How the gateway reaches this provider when an alias's deployment names it. */
+  readonly gateway: GatewayRoute;
 }
 
 export const ZERO_USAGE: Usage = Object.freeze({

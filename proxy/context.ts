@@ -1,11 +1,23 @@
 // Per-request state, typed once. Each step of the request path fills the fields it owns.
-import type { Endpoint } from '../contracts/event.ts';
+import type { Attempt, Endpoint } from '../contracts/event.ts';
 import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Principal } from './auth.ts';
 import type { AttemptControl } from './forwarder.ts';
 import type { OptInHeaders } from './headers.ts';
 import type { Capture } from './tee.ts';
 import type { TraceContext } from './trace.ts';
+
+/** The gateway's part of a call's record (the row's model_alias, deployment and attempt_log). */
+export interface GatewayRecord {
+  /** The alias the caller named. */
+  alias: string;
+  /** The deployment of the latest attempt. */
+  deployment: string;
+  /** Attempts that failed, in order. */
+  attempts: Attempt[];
+  /** The attempt under way (it serves the call if nothing fails); its status and latency are read when the call ends. */
+  current: { alias: string; deployment: string; provider: string; model: string; startedAt: number } | undefined;
+}
 
 /** How the exchange ended, decided exactly once. */
 export type Outcome =
@@ -23,7 +35,12 @@ export interface RequestCtx {
   /** Path logged in the event: no credential query parameters. */
   loggedPath: string;
 
+  /** The provider that serves the call (its id is the row's provider). */
   adapter: ProviderAdapter | undefined;
+  /** The adapter whose error shape the caller reads, when it is not the serving provider's (a translated call). */
+  errorShape: ProviderAdapter | undefined;
+  /** Set when the call's model is a gateway alias: what served it, and every attempt. */
+  gateway: GatewayRecord | undefined;
   target: UpstreamTarget | undefined;
   /** target.url parsed once: origin for the forwarder, path for the request line. */
   targetUrl: URL | undefined;

@@ -7,18 +7,23 @@ export class SightlineError extends Error {
   readonly status: number;
   readonly retryable: boolean;
   readonly type: string;
+  /** The request field at fault, when one is (OpenAI's error shape carries it as `param`). */
+  readonly param: string | undefined;
 
-  constructor(code: string, status: number, message: string, opts: { type?: string; retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: string, status: number, message: string, opts: { type?: string; retryable?: boolean; cause?: unknown; param?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'SightlineError';
     this.code = code;
     this.status = status;
     this.type = opts.type ?? typeForStatus(status);
     this.retryable = opts.retryable ?? false;
+    this.param = opts.param;
   }
 
   toRender(): ErrorRender {
-    return { status: this.status, code: this.code, message: this.message, type: this.type };
+    const render: ErrorRender = { status: this.status, code: this.code, message: this.message, type: this.type };
+    if (this.param !== undefined) render.param = this.param;
+    return render;
   }
 }
 

@@ -32,6 +32,8 @@ export interface AttemptRequest {
   body: Buffer;
   /** The target was named by the caller: connect only to addresses the SSRF rules allow. */
   callerNamed: boolean;
+  /** This attempt's own headers and body-idle timeout (a deployment's, or what is left of a call's deadline). */
+  timeoutMs?: number;
 }
 
 export type AttemptFailure = 'timeout' | 'unreachable' | 'target_not_allowed' | 'aborted';
@@ -136,6 +138,7 @@ function dispatch(agent: Dispatcher, req: AttemptRequest, handler: AttemptHandle
     method: req.method as Dispatcher.HttpMethod,
     headers: req.headers,
     body: req.body.length > 0 ? req.body : null,
+    ...(req.timeoutMs !== undefined ? { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs } : {}),
   }, undiciHandler);
   return {
     abort() {

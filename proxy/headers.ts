@@ -23,7 +23,21 @@ const OptIn = z.object({
   'target-url': z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).optional(),
   'omit-request': boolHeader.optional(),
   'omit-response': boolHeader.optional(),
+  fallbacks: z.string().regex(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, 'must be a comma-separated list of model aliases (e.g. smart-fallback,cheap)').optional(),
+  'retry-enabled': boolHeader.optional(),
+  'retry-num': z.coerce.number().int().min(0, 'must be 0-10').max(10, 'must be 0-10').optional(),
+  'retry-factor': z.coerce.number().min(1, 'must be a number >= 1').max(10, 'must be at most 10').optional(),
+  'retry-min-timeout': z.coerce.number().int().min(0, 'must be milliseconds >= 0').max(600_000, 'must be at most 600000 ms').optional(),
+  'retry-max-timeout': z.coerce.number().int().min(0, 'must be milliseconds >= 0').max(600_000, 'must be at most 600000 ms').optional(),
 });
+
+/** Per-request retries (Sightline-Retry-* / Helicone-Retry-*), Helicone's defaults when enabled: 5 retries, 1 s doubling to 10 s. */
+export interface RetryRequest {
+  retries: number;
+  factor: number;
+  minMs: number;
+  maxMs: number;
+}
 
 export interface OptInHeaders {
   authKey: string | undefined;
@@ -36,7 +50,13 @@ export interface OptInHeaders {
   omitRequest: boolean;
   omitResponse: boolean;
   properties: Record<string, string>;
+  /** Sightline-Fallbacks: aliases to try, in order, after the requested one ([] when absent). */
+  fallbacks: readonly string[];
+  /** Sightline-Retry-*: undefined unless Retry-Enabled is true (then it replaces the router's retries). */
+  retry: RetryRequest | undefined;
 }
+
+const NO_FALLBACKS: readonly string[] = Object.freeze([]);
 
 /**
  * Reads the opt-in headers. Throws SightlineError(sightline_invalid_header) naming the header and what to fix.
@@ -86,6 +106,10 @@ export function parseOptInHeaders(headers: IncomingHttpHeaders): OptInHeaders {
     omitRequest: h['omit-request'] ?? false,
     omitResponse: h['omit-response'] ?? false,
     properties,
+    fallbacks: h.fallbacks === undefined ? NO_FALLBACKS : h.fallbacks.split(',').map((a) => a.trim()),
+    retry: h['retry-enabled'] === true
+      ? { retries: h['retry-num'] ?? 5, factor: h['retry-factor'] ?? 2, minMs: h['retry-min-timeout'] ?? 1000, maxMs: h['retry-max-timeout'] ?? 10_000 }
+      : undefined,
   };
 }
 

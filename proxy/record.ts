@@ -2,7 +2,7 @@
 // exchange (v2): what the proxy saw, nothing parsed, assembled into a row by ingest. When a body must not leave
 // the process (Sightline-Omit-*) or is too large to carry, the proxy assembles the row itself (v1) with the same
 // code ingest runs, loaded on first need so the tokenizers and price tables stay out of the proxy otherwise.
-import type { RequestEvent } from '../contracts/event.ts';
+import type { Attempt, RequestEvent } from '../contracts/event.ts';
 import { STATUS_CLIENT_CANCELLED, STATUS_STREAM_CUT } from '../contracts/event.ts';
 import type { Exchange } from '../contracts/exchange.ts';
 import { EXCHANGE_SCHEMA_VERSION } from '../contracts/exchange.ts';
@@ -48,7 +48,7 @@ export function toExchange(ctx: RequestCtx): Exchange {
     error_type: ctx.errorType,
     error_code: ctx.errorCode,
     cache_status: 'none',
-    attempts: 1,
+    ...gatewayFields(ctx, end),
     trace_id: t?.traceId ?? '',
     span_id: t?.spanId ?? '',
     // Undefined when untraced: JSON.stringify leaves them out, so an untraced exchange is as it was.
@@ -66,6 +66,18 @@ export function toExchange(ctx: RequestCtx): Exchange {
       chunk_times: sse ? chunkTimes(cap, ctx.startedAt) : [],
     },
   };
+}
+
+/** The gateway's record of the call: nothing for a pass-through call (one attempt, no alias). */
+function gatewayFields(ctx: RequestCtx, end: number): Pick<Exchange, 'attempts' | 'model_alias' | 'deployment' | 'attempt_log'> {
+  const g = ctx.gateway;
+  if (g === undefined) return { attempts: 1 };
+  const log: Attempt[] = [...g.attempts];
+  const c = g.current;
+  if (c !== undefined) {
+    log.push({ alias: c.alias, deployment: c.deployment, provider: c.provider, model: c.model, status: finalStatus(ctx), latency_ms: ms(end - c.startedAt), error_code: ctx.errorCode, error: '' });
+  }
+  return { attempts: Math.max(1, log.length), model_alias: g.alias, deployment: g.deployment, attempt_log: log };
 }
 
 function finalStatus(ctx: RequestCtx): number {

@@ -4,7 +4,7 @@
 // exchange that ingest assembles. Everything under /_sightline/ is the control plane (express, control.ts).
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/index.ts';
@@ -16,17 +16,19 @@ import { authRequired, createAuthenticator } from './auth.ts';
 import type { Outcome, RequestCtx } from './context.ts';
 import { ADMIN_PREFIX, createControlPlane } from './control.ts';
 import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAllowed, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
-import type { AttemptFailure, AttemptHandler, Forwarder } from './forwarder.ts';
+import type { AttemptIO } from './attempt.ts';
+import { runAttempt } from './attempt.ts';
+import type { AttemptFailure, Forwarder } from './forwarder.ts';
 import { createForwarder } from './forwarder.ts';
-import { isOptInHeader, parseOptInHeaders } from './headers.ts';
+import type { FacadeEndpoint, Gateway, GatewayCall } from './gateway/index.ts';
+import { createGateway } from './gateway/index.ts';
+import { parseOptInHeaders } from './headers.ts';
 import { assembleHere, assembleInProxy, toExchange, withoutBodies } from './record.ts';
-import type { UsageFrameCutter } from './strip-usage.ts';
-import { createUsageFrameCutter } from './strip-usage.ts';
-import { captureChunk, newCapture } from './tee.ts';
+import { newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
-import type { TraceContext } from './trace.ts';
-import { createTraceStarter, traceparentOf } from './trace.ts';
+import { createTraceStarter } from './trace.ts';
+import { upstreamHeaders } from './upstream-headers.ts';
 
 export { ADMIN_PREFIX };
 
@@ -37,9 +39,6 @@ export const channels = {
   end: diagnostics.channel('sightline:request:end'),
 };
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
-/** Request headers never copied upstream: hop-by-hop, and those the forwarder sets itself. */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
 const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
 const EMPTY = Buffer.alloc(0);
 
@@ -56,6 +55,8 @@ export interface ProxyDeps {
 
 export interface ProxyServer {
   server: http.Server;
+  /** The gateway (aliases, routing, fallbacks); reload() swaps in a new config's models and router. */
+  gateway: Gateway;
   /** Resolves once every call that started has logged its event. */
   drain(): Promise<void>;
   /** The request counters /_sightline/metrics serves (also exported over OTLP when configured). */
@@ -130,7 +131,8 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     if (!sink.write(event, done)) done(false);
   }
 
-  async function prepare(ctx: RequestCtx, req: IncomingMessage): Promise<void> {
+  /** Reads and checks the call; returns the gateway's plan when its model is an alias (else it passes through). */
+  async function prepare(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): Promise<GatewayCall | undefined> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
@@ -140,6 +142,9 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     const optIn = parseOptInHeaders(req.headers);
     ctx.optIn = optIn;
     if (optIn.requestId) ctx.requestId = optIn.requestId;
+
+    const facade = optIn.targetUrl === undefined && req.method === 'POST' ? gateway.facade(pathname) : undefined;
+    if (facade !== undefined && gateway.active()) return prepareGateway(ctx, req, res, facade, pathname, query);
 
     let adapter: ProviderAdapter;
     let rest: string;
@@ -160,22 +165,13 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       rest = bare !== undefined ? pathname : slash === -1 ? '/' : pathname.slice(slash);
       base = bases[adapter.id] ?? adapter.defaultBaseUrl;
     }
-    ctx.principal = auth.authenticate(optIn.authKey);
-    // A compliance deployment refuses a call it could not log before the upstream is ever asked.
-    if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
+    admit(ctx);
 
     const target = routeTo(ctx, adapter, rest, query, base);
     ctx.endpoint = adapter.endpoint(rest);
     ctx.loggedPath = loggedPathOf(rest, query);
 
-    ctx.requestBody = await readBody(req, limit);
-    if (ctx.requestBody.length > 0 && isJson(req.headers['content-type'])) {
-      try {
-        ctx.parsedBody = JSON.parse(ctx.requestBody.toString('utf8'));
-      } catch (err) {
-        throw invalidJson(`Request body is not valid JSON (${(err as Error).message}); send a JSON object.`);
-      }
-    }
+    await readJsonBody(ctx, req);
     ctx.model = adapter.requestModel(ctx.parsedBody, target);
     ctx.stream = adapter.isStreamRequest(ctx.parsedBody, rest, query);
     if (isRecord(ctx.parsedBody) && adapter.rewriteRequest && config.stream_usage.inject) {
@@ -185,6 +181,38 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
         ctx.forwardBody = Buffer.from(JSON.stringify(rewritten.body));
       }
     }
+    return undefined;
+  }
+
+  /** Auth, and (compliance deployments) refusing a call that could not be logged before any upstream is asked. */
+  function admit(ctx: RequestCtx): void {
+    ctx.principal = auth.authenticate(ctx.optIn!.authKey);
+    if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
+  }
+
+  async function readJsonBody(ctx: RequestCtx, req: IncomingMessage): Promise<void> {
+    ctx.requestBody = await readBody(req, limit);
+    if (ctx.requestBody.length > 0 && isJson(req.headers['content-type'])) {
+      try {
+        ctx.parsedBody = JSON.parse(ctx.requestBody.toString('utf8'));
+      } catch (err) {
+        throw invalidJson(`Request body is not valid JSON (${(err as Error).message}); send a JSON object.`);
+      }
+    }
+  }
+
+  /** A façade call (POST /v1/chat/completions, /v1/messages, …) with a model list configured: the gateway serves it. */
+  async function prepareGateway(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse, endpoint: FacadeEndpoint, pathname: string, query: string): Promise<GatewayCall | undefined> {
+    // Until a deployment is picked, errors are in the shape of the API the caller speaks.
+    ctx.adapter = ctx.errorShape = adapterForPrefix(endpoint === 'messages' ? 'anthropic' : 'openai');
+    ctx.endpoint = endpoint;
+    ctx.loggedPath = loggedPathOf(pathname, query);
+    admit(ctx);
+    await readJsonBody(ctx, req);
+    const body = ctx.parsedBody;
+    if (!isRecord(body)) throw invalidJson(`Send a JSON object with "model" naming one of the configured models (${gateway.aliases().join(', ')}).`);
+    ctx.model = typeof body.model === 'string' ? body.model : '';
+    return gateway.plan(ctx, req, res, endpoint, body);
   }
 
   /** Answers with an error Sightline originated, in the caller's provider shape, once its event is logged. */
@@ -195,95 +223,32 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     complete(ctx, 'rejected', () => sendError(ctx, res, err));
   }
 
+  const io: AttemptIO = {
+    forwarder,
+    writeAhead,
+    captureLimit: limit,
+    complete,
+    answerWithError,
+    sendError,
+    attemptError: (kind, err, ctx) => attemptError(kind, err, timeoutMs, ctx.targetHost),
+    onHeaders(ctx) {
+      if (channels.headers.hasSubscribers) channels.headers.publish({ ctx });
+    },
+  };
+  const gateway = createGateway({ config, io });
+
+  /** A pass-through call: one attempt, the upstream's answer as it comes. */
   function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
-    const url = ctx.targetUrl!;
     const body = ctx.forwardBody ?? ctx.requestBody;
     const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace);
     if (body.length > 0 || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers.push('content-length', String(body.length));
-
-    let cutter: UsageFrameCutter | undefined;
-    let pendingHead: OutgoingHttpHeaders | undefined;
-    let statusMessage = '';
-    let remaining = -1; // bytes of a content-length body still to come
-    let held: Buffer | undefined; // the last bytes, released once the event is logged
-    const writeHead = () => {
-      if (pendingHead === undefined) return;
-      res.writeHead(ctx.status, statusMessage, pendingHead);
-      pendingHead = undefined;
-      if (channels.headers.hasSubscribers) channels.headers.publish({ ctx });
-    };
-    const onDrain = () => ctx.attempt?.resume();
-
-    const handler: AttemptHandler = {
-      onStart(status, upstream, message) {
-        ctx.ttfbAt = performance.now();
-        ctx.status = ctx.upstreamStatus = status;
-        ctx.contentType = headerString(upstream['content-type']);
-        ctx.contentEncoding = headerString(upstream['content-encoding']).toLowerCase();
-        const out: OutgoingHttpHeaders = {};
-        for (const name in upstream) {
-          const v = upstream[name];
-          if (v !== undefined && !HOP_BY_HOP.has(name)) out[name] = v;
-        }
-        out['sightline-id'] = ctx.requestId;
-        if (ctx.hideUsageFrame && ctx.contentType.includes('text/event-stream') && ctx.adapter) {
-          cutter = createUsageFrameCutter(ctx.adapter);
-          delete out['content-length'];
-        } else if (out['content-length'] !== undefined) {
-          remaining = Number(out['content-length']);
-        }
-        statusMessage = message;
-        pendingHead = out;
-      },
-      onData(chunk) {
-        captureChunk(ctx.capture, chunk, limit);
-        let out: Buffer | undefined = chunk;
-        if (cutter) out = cutter.push(chunk);
-        else if (remaining >= 0) {
-          remaining -= chunk.length;
-          // The body's final bytes wait for the event (write-ahead); the client cannot complete without them.
-          if (remaining <= 0 && writeAhead) {
-            held = chunk;
-            return true;
-          }
-        }
-        writeHead();
-        if (out === undefined || out.length === 0) return true;
-        if (res.write(out)) return true;
-        res.once('drain', onDrain);
-        return false;
-      },
-      onEnd() {
-        ctx.endedAt = performance.now();
-        const last = cutter ? cutter.end() : held;
-        complete(ctx, 'completed', (logged) => {
-          if (!logged) {
-            // Rejecting an unlogged call: a clean 503 while nothing was sent, else the client sees it cut.
-            if (pendingHead !== undefined) return sendError(ctx, res, logUnavailable());
-            return void res.destroy();
-          }
-          writeHead();
-          res.end(last);
-        });
-      },
-      onError(kind, err, started) {
-        if (ctx.outcome !== undefined) return; // the client already left: its event is logged
-        if (started) {
-          if (kind === 'timeout') ctx.errorCode = 'sightline_upstream_timeout';
-          complete(ctx, 'upstream_cut', () => res.destroy());
-          return;
-        }
-        answerWithError(ctx, res, attemptError(kind, err, timeoutMs, ctx.targetHost));
-      },
-    };
-    ctx.attempt = forwarder.send({
-      origin: url.origin,
-      path: url.pathname + url.search,
+    void runAttempt(io, ctx, res, {
+      url: ctx.targetUrl!,
       method: req.method ?? 'GET',
       headers,
       body,
       callerNamed: ctx.callerNamedTarget,
-    }, handler);
+    });
   }
 
   async function handleProvider(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -296,8 +261,9 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       ctx.attempt?.abort();
     });
     if (channels.start.hasSubscribers) channels.start.publish({ ctx, req });
+    let call: GatewayCall | undefined;
     try {
-      await prepare(ctx, req);
+      call = await prepare(ctx, req, res);
     } catch (err) {
       // Anything left of the request body is not ours to read any more.
       req.resume();
@@ -305,7 +271,25 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       return;
     }
     if (ctx.outcome !== undefined) return; // cancelled while the body was read
-    forward(ctx, req, res);
+    if (call !== undefined) void gateway.serve(call);
+    else forward(ctx, req, res);
+  }
+
+  /** GET /v1/models with a model list: the aliases, as OpenAI lists models (not a provider call, so not logged). */
+  function listModels(req: IncomingMessage, res: ServerResponse): void {
+    let body: string;
+    let status = 200;
+    try {
+      auth.authenticate(parseOptInHeaders(req.headers).authKey);
+      body = JSON.stringify(gateway.models());
+    } catch (err) {
+      const e = err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline.');
+      status = e.status;
+      body = JSON.stringify(adapterForPrefix('openai')!.renderError(e.toRender()));
+    }
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   const server = http.createServer((req, res) => {
@@ -314,11 +298,13 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       control(req, res);
       return;
     }
+    if (req.method === 'GET' && (url === '/v1/models' || url === '/models') && gateway.active()) return listModels(req, res);
     void handleProvider(req, res);
   });
 
   return {
     server,
+    gateway,
     drain() {
       if (inFlight === 0) return Promise.resolve();
       return new Promise((resolve) => drained.push(resolve));
@@ -336,6 +322,8 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     method: req.method ?? 'GET',
     loggedPath: '',
     adapter: undefined,
+    errorShape: undefined,
+    gateway: undefined,
     target: undefined,
     targetUrl: undefined,
     targetHost: '',
@@ -386,28 +374,6 @@ export function loggedPathOf(rest: string, query: string): string {
   return query === '' ? rest : `${rest}?${query.replace(CREDENTIAL_QUERY, '').replace(/^&/, '')}`.replace(/\?$/, '');
 }
 
-/**
- * The caller's headers for the upstream, as a flat list: Sightline's own and hop-by-hop ones removed, and the
- * caller's traceparent replaced by the call's own when it is traced (the proxy's span is the upstream's parent).
- * A trace the proxy started (no valid traceparent came) carries no tracestate of the caller's: W3C Trace Context
- * ties tracestate to the traceparent it came with.
- */
-function upstreamHeaders(raw: readonly string[], identity: boolean, trace: TraceContext | undefined): string[] {
-  const out: string[] = [];
-  const started = trace !== undefined && trace.parentSpanId === '';
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (NOT_FORWARDED.has(name) || isOptInHeader(name)) continue;
-    if (trace !== undefined && (name === 'traceparent' || (started && name === 'tracestate'))) continue;
-    // The injected usage frame can only be cut from a stream Sightline can read: ask for it uncompressed.
-    if (identity && name === 'accept-encoding') continue;
-    out.push(name, raw[i + 1]!);
-  }
-  if (identity) out.push('accept-encoding', 'identity');
-  if (trace !== undefined) out.push('traceparent', traceparentOf(trace));
-  return out;
-}
-
 export function attemptError(kind: AttemptFailure, err: Error, timeoutMs: number, host: string): SightlineError {
   if (kind === 'timeout') return upstreamTimeout(timeoutMs);
   if (kind === 'target_not_allowed') {
@@ -422,7 +388,7 @@ function sendError(ctx: RequestCtx, res: ServerResponse, err: SightlineError): v
     res.destroy();
     return;
   }
-  const body = JSON.stringify((ctx.adapter ?? customAdapter).renderError(err.toRender()));
+  const body = JSON.stringify((ctx.errorShape ?? ctx.adapter ?? customAdapter).renderError(err.toRender()));
   res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId });
   res.end(body);
 }
@@ -451,10 +417,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
-}
-
-function headerString(v: IncomingHttpHeaders[string]): string {
-  return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
 }
 
 function isJson(contentType: string | undefined): boolean {

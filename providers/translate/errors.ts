@@ -28,7 +28,7 @@ export class TranslationError extends Error {
 
   /** For the proxy's renderers (`ProviderAdapter.renderError`), as its own errors are rendered. */
   toRender(): ErrorRender {
-    return { status: this.status, code: this.code, message: this.message, type: this.status >= 500 ? 'api_error' : 'invalid_request_error' };
+    return { status: this.status, code: this.code, message: this.message, type: this.status >= 500 ? 'api_error' : 'invalid_request_error', param: this.param };
   }
 }
 

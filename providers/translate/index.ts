@@ -11,6 +11,7 @@
 //   refused:    catch TranslationError; reply translationErrorBody(err, caller) (and log the call with err.code)
 // The ledger keeps reading the upstream's own bytes with the upstream's adapter; only the client sees translations.
 import { anthropicAdapter } from '../anthropic.ts';
+import { openaiAdapter } from '../openai.ts';
 import type { JsonObject } from '../shared.ts';
 import { anthropicToGeminiRequest, geminiErrorToAnthropic, geminiToAnthropicResponse, geminiToAnthropicStream } from './anthropic-to-gemini.ts';
 import { anthropicToOpenAiRequest } from './anthropic-to-openai-request.ts';
@@ -85,7 +86,5 @@ export function translateCall(caller: CallerApi, upstream: UpstreamApi, body: un
 
 /** A refused translation in the caller's error shape (OpenAI's carries the field in `param`, as OpenAI's own 400s do). */
 export function translationErrorBody(err: TranslationError, caller: CallerApi): { status: number; body: unknown } {
-  const render = err.toRender();
-  if (caller === 'anthropic') return { status: err.status, body: anthropicAdapter.renderError(render) };
-  return { status: err.status, body: { error: { message: err.message, type: render.type, param: err.param, code: err.code } } };
+  return { status: err.status, body: (caller === 'anthropic' ? anthropicAdapter : openaiAdapter).renderError(err.toRender()) };
 }

@@ -28,9 +28,9 @@ export interface TestGateway {
 
 type EnvSpec = Record<string, string> | ((mockUrl: string) => Record<string, string>);
 
-export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string | ((mockUrl: string) => string) } = {}): Promise<TestGateway> {
   const mock = await startMockUpstream();
-  const config = parseConfig(opts.yaml, {
+  const config = parseConfig(typeof opts.yaml === 'function' ? opts.yaml(mock.url) : opts.yaml, {
     SIGHTLINE_PORT: '0',
     SIGHTLINE_SINK: 'none',
     SIGHTLINE_UPSTREAM_OPENAI: mock.url,

@@ -14,9 +14,18 @@ export interface RecordedRequest {
   body: Buffer;
 }
 
+/** A misbehaviour for the next `times` requests whose URL contains `match` (x-mock-* directives, without the prefix). */
+export interface MockRule {
+  match: string;
+  times: number;
+  set: Record<string, string>;
+}
+
 export interface MockUpstream {
   url: string;
   requests: RecordedRequest[];
+  /** Rules consumed in order by matching requests: e.g. Anthropic answers 529 once, then normally. */
+  rules: MockRule[];
   /** Resolves when the server has seen the client (the proxy) close a response early. */
   aborted: Promise<void>;
   close(): Promise<void>;
@@ -39,6 +48,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startMockUpstream(): Promise<MockUpstream> {
   const requests: RecordedRequest[] = [];
+  const rules: MockRule[] = [];
   let onAbort: () => void = () => {};
   const aborted = new Promise<void>((resolve) => {
     onAbort = resolve;
@@ -53,12 +63,40 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     });
   });
 
+  // Path directives: a deployment whose api_base is `<mock>/_mock/<k=v,…>` gets its own behaviour (headers reach every
+  // attempt of a call alike, a base reaches one deployment). `first=N` limits the others to its first N requests.
+  const served = new Map<string, number>();
+  function directivesOf(req: http.IncomingMessage): Record<string, string> {
+    const m = /^\/_mock\/([^/]*)(\/.*)?$/.exec(req.url ?? '');
+    if (m === null) return {};
+    req.url = m[2] ?? '/';
+    const d: Record<string, string> = {};
+    for (const part of m[1]!.split(',')) {
+      const eq = part.indexOf('=');
+      d[eq === -1 ? part : part.slice(0, eq)] = eq === -1 ? 'true' : decodeURIComponent(part.slice(eq + 1));
+    }
+    const n = (served.get(m[1]!) ?? 0) + 1;
+    served.set(m[1]!, n);
+    return d.first !== undefined && n > Number(d.first) ? {} : d;
+  }
+
   async function respond(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     res.on('close', () => {
       if (!res.writableFinished) onAbort();
     });
-    const h = req.headers;
+    const d = directivesOf(req);
+    const rule = rules.find((r) => r.times > 0 && (req.url ?? '').includes(r.match));
+    if (rule !== undefined) {
+      rule.times--;
+      Object.assign(d, rule.set);
+    }
+    const h: http.IncomingHttpHeaders = { ...req.headers };
+    for (const [k, v] of Object.entries(d)) h[`x-mock-${k}`] = v;
     if (h['x-mock-hang'] === 'true') return;
+    if (h['x-mock-reset'] === 'true') {
+      res.socket?.resetAndDestroy();
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -75,6 +113,8 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     const chunkDelay = num(h['x-mock-chunk-delay-ms']) ?? 0;
     const resetAfter = num(h['x-mock-reset-after-bytes']);
     const headers: Record<string, string> = { ...fixture.headers };
+    if (typeof h['x-mock-retry-after'] === 'string') headers['retry-after'] = h['x-mock-retry-after'];
+    if (typeof h['x-mock-retry-after-ms'] === 'string') headers['retry-after-ms'] = h['x-mock-retry-after-ms'];
     // As real providers do when the client accepts it (the SDKs do): the body compressed on the wire.
     const gzip = h['x-mock-gzip'] === 'true' && /\bgzip\b/.test(String(h['accept-encoding'] ?? ''));
     const wire = gzip ? gzipSync(fixture.body) : fixture.body;
@@ -104,6 +144,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    rules,
     aborted,
     close: () =>
       new Promise<void>((resolve) => {
