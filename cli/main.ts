@@ -10,6 +10,8 @@ import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
 import { migrate, rollback } from '../analytics/migrate.ts';
 import { runSql } from '../analytics/sql.ts';
 import { startIngest } from '../ingest/main.ts';
+import { activePriceVersion, costerFromConfig, defaultPriceDataFile, fetchLatestPriceData, priceDataFileOf, writePriceData } from '../ledger/prices.ts';
+import { formatSummary, reprice } from './reprice.ts';
 import { startGateway } from './start.ts';
 
 type Env = Record<string, string | undefined>;
@@ -122,6 +124,62 @@ program
     } finally {
       await client.close();
     }
+  });
+
+program
+  .command('reprice')
+  .description('Recompute cost_usd of stored rows from their stored usage with the current price data and overrides; changed rows get a new version.')
+  .requiredOption('--since <age>', 'rows created since: 30d, 12h, 90m or an ISO date (UTC)')
+  .option('--model <model>', 'only rows of this model (or response model)')
+  .option('--org <organization>', 'only rows of this organization')
+  .option('--dry-run', 'report what would change, write nothing', false)
+  .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG): its prices, pricing.organizations and price data')
+  .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)')
+  .action(async (opts: { since: string; model?: string; org?: string; dryRun: boolean; config?: string; dataDir?: string }) => {
+    const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
+    const client = await queryClient(config);
+    const tty = process.stderr.isTTY;
+    try {
+      const summary = await reprice(client, costerFromConfig(config), {
+        since: opts.since,
+        model: opts.model,
+        organization: opts.org,
+        dryRun: opts.dryRun,
+        onProgress: tty ? (done, total) => process.stderr.write(`\rrepricing: ${done} / ${total} rows`) : undefined,
+      });
+      if (tty) process.stderr.write('\n');
+      process.stdout.write(formatSummary(summary));
+    } catch (err) {
+      console.error(`sightline reprice: ${(err as Error).message}`);
+      process.exitCode = 1;
+    } finally {
+      await client.close();
+    }
+  });
+
+program
+  .command('prices')
+  .description('Show or update the price data rows are priced with (@pydantic/genai-prices).')
+  .argument('[action]', '"update": fetch the newest @pydantic/genai-prices from the npm registry into <data_dir>/prices.json', 'show')
+  .option('--registry <url>', 'npm registry to fetch from', 'https://registry.npmjs.org')
+  .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG)')
+  .option('-d, --data-dir <dir>', 'data dir (SIGHTLINE_DATA_DIR)')
+  .action(async (action: string, opts: { registry: string; config?: string; dataDir?: string }) => {
+    const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
+    if (action === 'show') {
+      const file = priceDataFileOf(config);
+      costerFromConfig(config);
+      console.log(`${activePriceVersion()} (${file === '' ? 'bundled with the package' : file})`);
+      return;
+    }
+    if (action !== 'update') {
+      console.error(`sightline prices: unknown action "${action}" (show, update)`);
+      process.exit(1);
+    }
+    const file = config.pricing.data_file ?? defaultPriceDataFile(config.data_dir);
+    const data = await fetchLatestPriceData(opts.registry);
+    writePriceData(file, data);
+    console.log(`${data.version}: ${data.providers.length} providers written to ${file}; new rows are priced with it (restart running gateways), stored rows with \`sightline reprice\`.`);
   });
 
 const keys = program.command('keys').description('Manage Sightline-Auth keys (only their sha256 digests are stored).');
