@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
+import { configWarnings } from '../config/index.ts';
+import { watchConfig } from '../config/watch.ts';
 import type { Forwarder } from '../bus/forwarder.ts';
 import { createSpoolSink } from '../bus/spool-sink.ts';
 import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus/spool/index.ts';
@@ -103,10 +105,22 @@ export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv =
   if (config.sink === 'spool' && config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {
     console.log(`  query:  curl 'http://127.0.0.1:${config.clickhouse.http_port}/?query=SELECT+count()+FROM+sightline.requests'  or  npx sightline sql "…"`);
   }
+  for (const w of configWarnings(config)) warn(`config: ${w}`);
+  if (config.models.length > 0) console.log(`  gateway: ${proxy.url}/v1 serves ${[...new Set(config.models.map((m) => m.name))].join(', ')} (OpenAI and Anthropic SDKs)`);
+  const watcher = watchConfig({
+    env: childEnv,
+    apply: (next) => {
+      const restart = proxy.reload(next);
+      if (restart.length > 0) warn(`config: ${restart.join(', ')} changed; they take effect at the next start (models and router did now)`);
+    },
+    report: warn,
+  });
+  process.on('SIGHUP', () => watcher.reload());
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    watcher.close();
     console.log(`sightline: ${signal}: draining requests and flushing events…`);
     await proxy.close();
     await pipeline.stop();

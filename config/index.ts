@@ -1,11 +1,12 @@
 // Configuration is parsed once, by zod, at start: an optional sightline.yaml (SIGHTLINE_CONFIG)
 // with environment overrides on top. Nothing else in the codebase reads process.env.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { checkDeployments, checkRouterAliases, DeploymentSchema, resolveModelRefs, RouterSchema } from './gateway.ts';
 import { fromLiteLlm, isLiteLlmConfig, LiteLlmError } from './litellm.ts';
+import { AdminSchema, RetentionSchema } from './compliance.ts';
 import { applyTracingEnv, TracingSchema } from './tracing.ts';
 
 const hostPort = z.string().regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:]+\])(:(\*|\d{1,5}))?$/i, 'expected host[:port] (host may be *, *.example.com; port may be *)');
@@ -167,6 +168,9 @@ export const ConfigSchema = z.strictObject({
   }).prefault({}),
   /** OpenTelemetry (config/tracing.ts): off unless an OTLP endpoint is set. */
   tracing: TracingSchema.prefault({}),
+  /** Console and compliance (config/compliance.ts): admin keys, per-organisation retention. */
+  admin: AdminSchema.prefault({}),
+  retention: RetentionSchema.prefault({}),
   /** Gateway (config/gateway.ts): aliases callers name as `model`, each served by one or more deployments. */
   models: z.array(DeploymentSchema).default([]),
   router: RouterSchema.prefault({}),
@@ -270,6 +274,12 @@ const WARNINGS = new WeakMap<Config, readonly string[]>();
 /** What loading the config found worth saying but not refusing (a LiteLLM key Sightline ignores, an unset variable). */
 export function configWarnings(config: Config): readonly string[] {
   return WARNINGS.get(config) ?? [];
+}
+
+/** The config file in use: SIGHTLINE_CONFIG, else ./sightline.yaml when it exists, else none. */
+export function configFilePath(env: Env = process.env): string | undefined {
+  if (env.SIGHTLINE_CONFIG) return env.SIGHTLINE_CONFIG;
+  return existsSync('sightline.yaml') ? 'sightline.yaml' : undefined;
 }
 
 /** Reads SIGHTLINE_CONFIG (if set) or ./sightline.yaml (if present) and the environment. */

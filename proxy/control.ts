@@ -34,7 +34,17 @@ export function createControlPlane({ sink, counters, metrics }: ControlPlaneDeps
     // Calls whose event could not be logged, by what logging.on_failure did with them.
     text += '# TYPE sightline_unlogged_calls_total counter\n';
     text += `sightline_unlogged_calls_total{action="served"} ${unlogged.served}\nsightline_unlogged_calls_total{action="rejected"} ${unlogged.rejected}\n`;
-    for (const [name, value] of Object.entries(values)) text += `# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`;
+    // A name may carry labels (`sightline_deployment_in_flight{deployment="smart#0"}`): one TYPE line per metric.
+    const typed = new Set<string>();
+    for (const [series, value] of Object.entries(values)) {
+      const brace = series.indexOf('{');
+      const name = brace === -1 ? series : series.slice(0, brace);
+      if (!typed.has(name)) {
+        typed.add(name);
+        text += `# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n`;
+      }
+      text += `${series} ${value}\n`;
+    }
     res.type('text/plain; version=0.0.4').send(text);
   });
   app.use((req, res) => {

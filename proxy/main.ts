@@ -13,6 +13,12 @@ export interface RunningProxy {
   port: number;
   url: string;
   sink: EventSink;
+  /**
+   * Applies a new config's models and router (the gateway's routing table) to calls that start from now on.
+   * Throws, keeping the running table, when they do not compile. Other sections take effect at the next start;
+   * the ones that changed are returned so the caller can say so.
+   */
+  reload(config: Config): string[];
   /** Stops accepting, waits for in-flight calls to end and log their events, then flushes the sink. */
   close(): Promise<void>;
 }
@@ -51,6 +57,12 @@ export async function startProxy(
     port,
     url: `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`,
     sink,
+    reload(next) {
+      proxy.gateway.reload(next);
+      const was = config as unknown as Record<string, unknown>;
+      const now = next as unknown as Record<string, unknown>;
+      return Object.keys(now).filter((k) => k !== 'models' && k !== 'router' && JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+    },
     async close() {
       const closed = new Promise<void>((resolve) => {
         server.close(() => resolve());

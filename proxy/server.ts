@@ -90,7 +90,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   const control = createControlPlane({
     sink,
     counters: () => ({ outcomes, unlogged }),
-    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    metrics: () => ({ ...deps.metrics?.(), ...gateway.metrics() }),
   });
 
   /**

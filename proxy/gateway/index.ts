@@ -106,6 +106,8 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
       const alias = queue[i]!;
       if (tried.has(alias.name)) continue;
       tried.add(alias.name);
+      // An alias whose every deployment is resting is passed over while the chain has somewhere else to go.
+      if (i < queue.length - 1 && allResting(alias)) continue;
       call.alias = alias;
       result = await next();
       if (result.served || call.ctx.outcome !== undefined || performance.now() >= call.deadline) return result;
@@ -318,6 +320,11 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
       return out;
     },
   };
+}
+
+function allResting(alias: Alias): boolean {
+  const now = Date.now();
+  return alias.deployments.every((d) => d.health.coolingDown(now));
 }
 
 function compose(steps: readonly Step[], terminal: (call: GatewayCall) => Promise<AttemptResult>): (call: GatewayCall) => Promise<AttemptResult> {
