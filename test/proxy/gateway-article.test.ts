@@ -147,6 +147,17 @@ describe('the article\'s LiteLLM config, as written', () => {
     expect(rows.slice(-2).map((r) => [r.endpoint, r.provider, r.model_alias, r.status])).toEqual([['messages', 'openai', 'smart-fallback', 200], ['messages', 'openai', 'smart-fallback', 200]]);
   });
 
+  it('takes a reloaded config for the calls that follow, keeping what did not change', async () => {
+    const next = parseConfig(`${ARTICLE}\n`.replace('model_list:', 'model_list:\n  - { model_name: fresh, litellm_params: { model: gemini/gemini-2.5-flash } }'), {
+      ...KEYS, SIGHTLINE_PORT: '0', SIGHTLINE_SINK: 'none',
+      SIGHTLINE_UPSTREAM_OPENAI: gw.mock.url, SIGHTLINE_UPSTREAM_ANTHROPIC: gw.mock.url, SIGHTLINE_UPSTREAM_GEMINI: gw.mock.url, SIGHTLINE_UPSTREAM_AZURE: gw.mock.url,
+    });
+    expect(gw.proxy.reload(next)).toEqual([]);
+    const done = await openai.chat.completions.create({ model: 'fresh', messages: [{ role: 'user', content: 'hi' }] });
+    expect(done.choices[0]!.message.content).toBe('AI learns patterns from data to make predictions or decisions.');
+    expect((await openai.models.list()).data.map((m) => m.id)).toEqual(['fresh', 'smart', 'smart-fallback', 'cheap']);
+  });
+
   it('never lets a provider key reach a row', async () => {
     await openai.chat.completions.create({ model: 'cheap', messages: [{ role: 'user', content: 'hi' }] });
     const text = JSON.stringify(await gw.waitForEvents(1));
