@@ -7,11 +7,14 @@
 //
 // Retention: `{body_retention_days}` / `{retention_days}` in migration SQL are substituted from the
 // options at apply time, and migrate() re-applies them with ALTER … MODIFY TTL when the table already
-// exists with different values, so config stays the source of truth.
+// exists with different values, so config stays the source of truth. Per-organisation overrides
+// (retention.organizations) make each TTL `toIntervalDay(transform(organization_id, [orgs], [days], default))`:
+// one expression per TTL, so one ALTER changes every organisation's retention at once.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../config/index.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const DEFAULT_RETENTION = { bodyRetentionDays: 90, retentionDays: 365 } as const;
@@ -28,6 +31,15 @@ export interface Migration {
 export interface RetentionOptions {
   bodyRetentionDays?: number;
   retentionDays?: number;
+  /** Overrides by organisation id (ids limited to config/compliance.ts ORG_ID_IN_SQL). */
+  organizations?: Readonly<Record<string, { bodyRetentionDays?: number | undefined; retentionDays?: number | undefined }>>;
+}
+
+/** Retention as applied: defaults plus, per organisation with an override, both of its values. */
+export interface Retention {
+  bodyRetentionDays: number;
+  retentionDays: number;
+  organizations: Record<string, { bodyRetentionDays: number; retentionDays: number }>;
 }
 
 export interface MigrateOptions extends RetentionOptions {
@@ -82,7 +94,7 @@ export function splitStatements(sql: string): string[] {
   return code.split(/;[ \t]*(?:\r?\n|$)/).map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-function fillRetention(sql: string, r: Required<RetentionOptions>): string {
+function fillRetention(sql: string, r: Retention): string {
   return sql
     .replaceAll('{body_retention_days}', String(r.bodyRetentionDays))
     .replaceAll('{retention_days}', String(r.retentionDays));
@@ -131,10 +143,7 @@ async function run(client: ClickHouseClient, sql: string): Promise<void> {
 
 /** Applies pending migrations in order (up to opts.target), then brings TTLs in line with the retention options. */
 export async function migrate(client: ClickHouseClient, opts: MigrateOptions = {}): Promise<{ applied: number[] }> {
-  const retention = {
-    bodyRetentionDays: positiveInt(opts.bodyRetentionDays ?? DEFAULT_RETENTION.bodyRetentionDays, 'bodyRetentionDays'),
-    retentionDays: positiveInt(opts.retentionDays ?? DEFAULT_RETENTION.retentionDays, 'retentionDays'),
-  };
+  const retention = resolveRetention(opts);
   const all = listMigrations(opts.dir);
   const target = opts.target ?? all.length;
   if (target < 0 || target > all.length) throw new MigrationError(`target ${target} outside 0..${all.length}`);
@@ -172,39 +181,91 @@ export async function rollback(client: ClickHouseClient, toVersion: number, opts
   return { rolledBack };
 }
 
-const BODY_TTL_RE = /`request_body` [^`]*?TTL toDateTime\(created_at\) \+ toIntervalDay\((\d+)\)/;
-const ROW_TTL_RE = /\) TTL toDateTime\(created_at\) \+ toIntervalDay\((\d+)\)/;
+/** The retention the config asks for (clickhouse.*_retention_days, retention.organizations). */
+export function retentionOf(config: Config): RetentionOptions {
+  return {
+    bodyRetentionDays: config.clickhouse.body_retention_days,
+    retentionDays: config.clickhouse.retention_days,
+    organizations: Object.fromEntries(Object.entries(config.retention.organizations).map(([org, o]) => [org, { bodyRetentionDays: o.body_retention_days, retentionDays: o.retention_days }])),
+  };
+}
 
-/** Current TTLs of sightline.requests in days, or null when the table does not exist. */
-export async function currentRetention(client: ClickHouseClient): Promise<Required<RetentionOptions> | null> {
+/** Options → the retention to apply: defaults filled in, every override given both values. */
+export function resolveRetention(opts: RetentionOptions): Retention {
+  const bodyRetentionDays = positiveInt(opts.bodyRetentionDays ?? DEFAULT_RETENTION.bodyRetentionDays, 'bodyRetentionDays');
+  const retentionDays = positiveInt(opts.retentionDays ?? DEFAULT_RETENTION.retentionDays, 'retentionDays');
+  const organizations: Retention['organizations'] = {};
+  for (const [org, o] of Object.entries(opts.organizations ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!ORG_ID.test(org)) throw new MigrationError(`organisation id ${JSON.stringify(org)} cannot carry a retention override (letters, digits, "_", "-", ".", ":" only)`);
+    organizations[org] = {
+      bodyRetentionDays: positiveInt(o.bodyRetentionDays ?? bodyRetentionDays, `${org}.bodyRetentionDays`),
+      retentionDays: positiveInt(o.retentionDays ?? retentionDays, `${org}.retentionDays`),
+    };
+  }
+  return { bodyRetentionDays, retentionDays, organizations };
+}
+
+// Kept in step with config/compliance.ts ORG_ID_IN_SQL: such ids need no escaping inside a TTL expression.
+const ORG_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** The days argument of a TTL: a constant, or a transform() of organization_id when some organisation differs. */
+function daysExpression(fallback: number, perOrg: Record<string, number>): string {
+  const orgs = Object.keys(perOrg).filter((o) => perOrg[o] !== fallback);
+  if (orgs.length === 0) return String(fallback);
+  return `transform(organization_id, [${orgs.map((o) => `'${o}'`).join(', ')}], [${orgs.map((o) => perOrg[o]).join(', ')}], ${fallback})`;
+}
+
+// How the engine prints the TTLs it stores (create_table_query): `toIntervalDay(<n>)` or `toIntervalDay(transform(…))`.
+const DAYS_RE = String.raw`toIntervalDay\((?:transform\(organization_id, \[([^\]]*)\], \[([^\]]*)\], (\d+)\)|(\d+))\)`;
+const BODY_TTL_RE = new RegExp(String.raw`\`request_body\` [^\`]*?TTL toDateTime\(created_at\) \+ ` + DAYS_RE);
+const ROW_TTL_RE = new RegExp(String.raw`\) TTL toDateTime\(created_at\) \+ ` + DAYS_RE);
+
+/** A parsed TTL: its default days and the organisations that differ. */
+function parseDays(m: RegExpExecArray | null): { fallback: number; perOrg: Record<string, number> } {
+  if (!m) return { fallback: 0, perOrg: {} };
+  if (m[4] !== undefined) return { fallback: Number(m[4]), perOrg: {} };
+  const orgs = [...(m[1] ?? '').matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((x) => x[1]!);
+  const days = (m[2] ?? '').split(',').map((d) => Number(d.trim()));
+  return { fallback: Number(m[3]), perOrg: Object.fromEntries(orgs.map((o, i) => [o, days[i]!])) };
+}
+
+/** Current TTLs of sightline.requests in days, per organisation where one differs; null when the table does not exist. */
+export async function currentRetention(client: ClickHouseClient): Promise<Retention | null> {
   const rs = await client.query({
     query: "SELECT create_table_query AS q FROM system.tables WHERE database = 'sightline' AND name = 'requests'",
     format: 'JSONEachRow',
   });
   const [row] = await rs.json<{ q: string }>();
   if (!row) return null;
-  const body = BODY_TTL_RE.exec(row.q)?.[1];
-  const rows = ROW_TTL_RE.exec(row.q.slice(row.q.indexOf('ORDER BY')))?.[1];
-  return { bodyRetentionDays: Number(body ?? 0), retentionDays: Number(rows ?? 0) };
+  const body = parseDays(BODY_TTL_RE.exec(row.q));
+  const rows = parseDays(ROW_TTL_RE.exec(row.q.slice(row.q.indexOf('ORDER BY'))));
+  const organizations: Retention['organizations'] = {};
+  for (const org of [...new Set([...Object.keys(body.perOrg), ...Object.keys(rows.perOrg)])].sort()) {
+    organizations[org] = { bodyRetentionDays: body.perOrg[org] ?? body.fallback, retentionDays: rows.perOrg[org] ?? rows.fallback };
+  }
+  return { bodyRetentionDays: body.fallback, retentionDays: rows.fallback, organizations };
 }
 
+const bodyDays = (r: Retention): string =>
+  daysExpression(r.bodyRetentionDays, Object.fromEntries(Object.entries(r.organizations).map(([o, v]) => [o, v.bodyRetentionDays])));
+const rowDays = (r: Retention): string =>
+  daysExpression(r.retentionDays, Object.fromEntries(Object.entries(r.organizations).map(([o, v]) => [o, v.retentionDays])));
+
 /** ALTERs the body and row TTLs of sightline.requests when they differ from r (rewrites parts: rare, on config change). */
-export async function applyRetention(client: ClickHouseClient, r: Required<RetentionOptions>): Promise<boolean> {
+export async function applyRetention(client: ClickHouseClient, r: Retention): Promise<boolean> {
   const now = await currentRetention(client);
   if (!now) return false;
   let changed = false;
-  if (now.bodyRetentionDays !== r.bodyRetentionDays) {
+  const bodies = bodyDays(r);
+  if (bodyDays(now) !== bodies) {
     for (const column of ['request_body', 'response_body']) {
-      await client.command({
-        query: `ALTER TABLE sightline.requests MODIFY COLUMN ${column} TTL toDateTime(created_at) + INTERVAL ${positiveInt(r.bodyRetentionDays, 'bodyRetentionDays')} DAY`,
-      });
+      await client.command({ query: `ALTER TABLE sightline.requests MODIFY COLUMN ${column} TTL toDateTime(created_at) + toIntervalDay(${bodies})` });
     }
     changed = true;
   }
-  if (now.retentionDays !== r.retentionDays) {
-    await client.command({
-      query: `ALTER TABLE sightline.requests MODIFY TTL toDateTime(created_at) + INTERVAL ${positiveInt(r.retentionDays, 'retentionDays')} DAY`,
-    });
+  const rowsTtl = rowDays(r);
+  if (rowDays(now) !== rowsTtl) {
+    await client.command({ query: `ALTER TABLE sightline.requests MODIFY TTL toDateTime(created_at) + toIntervalDay(${rowsTtl})` });
     changed = true;
   }
   return changed;

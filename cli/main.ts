@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../config/index.ts';
 import { generateKey, hashKey } from '../proxy/auth.ts';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
-import { migrate, rollback } from '../analytics/migrate.ts';
+import { migrate, retentionOf, rollback } from '../analytics/migrate.ts';
 import { runSql } from '../analytics/sql.ts';
 import { startIngest } from '../ingest/main.ts';
 import { activePriceVersion, costerFromConfig, defaultPriceDataFile, fetchLatestPriceData, priceDataFileOf, writePriceData } from '../ledger/prices.ts';
@@ -116,8 +116,7 @@ program
       } else {
         const { applied } = await migrate(client, {
           ...(opts.to !== undefined ? { target: Number(opts.to) } : {}),
-          bodyRetentionDays: config.clickhouse.body_retention_days,
-          retentionDays: config.clickhouse.retention_days,
+          ...retentionOf(config),
         });
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'up to date');
       }

@@ -9,7 +9,7 @@ import { telemetryEnabled } from '../config/tracing.ts';
 import { createClickHouse } from '../analytics/client.ts';
 import type { ClickHouseHttpServer } from '../analytics/http-server.ts';
 import { startClickHouseHttp } from '../analytics/http-server.ts';
-import { migrate } from '../analytics/migrate.ts';
+import { migrate, retentionOf } from '../analytics/migrate.ts';
 import { backoffDelayMs, createKafkaProducer, runConsumer } from '../bus/kafka.ts';
 import type { DeadLetter, DeadLetterSink, IngestStats, Pipeline } from './pipeline.ts';
 import { assembleDepsFromConfig, createPipeline, redactorFromConfig } from './pipeline.ts';
@@ -41,7 +41,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
   };
   mkdirSync(config.data_dir, { recursive: true });
   const client = createClickHouse(chOpts);
-  await retryUntil(() => migrate(client, { bodyRetentionDays: config.clickhouse.body_retention_days, retentionDays: config.clickhouse.retention_days }), 'ClickHouse migrations', log);
+  await retryUntil(() => migrate(client, retentionOf(config)), 'ClickHouse migrations', log);
 
   let http: ClickHouseHttpServer | undefined;
   if (config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {

@@ -13,7 +13,7 @@ function migrationsDir(files: Record<string, string>): string {
 
 /** What the shipped migrations create: the calls, the bookkeeping, and the #17 rollups and views over the calls. */
 const SHIPPED_TABLES = [
-  'audit_trail', 'cost_hourly', 'cost_hourly_mv', 'cost_properties_daily', 'cost_properties_daily_mv', 'cost_users_daily',
+  'audit_log', 'audit_trail', 'cost_hourly', 'cost_hourly_mv', 'cost_properties_daily', 'cost_properties_daily_mv', 'cost_users_daily',
   'cost_users_daily_mv', 'model_prices', 'provider_health_5m', 'provider_health_5m_mv', 'requests', 'schema_migrations',
   'session_paths_daily', 'session_paths_daily_mv', 'sessions_daily', 'sessions_daily_mv',
 ];
@@ -68,7 +68,7 @@ describe('migrations on a real engine', () => {
     expect(await migrate(ch.client)).toEqual({ applied: all.map((m) => m.version) });
     expect(await migrate(ch.client)).toEqual({ applied: [] });
     expect(await tables(ch)).toEqual(SHIPPED_TABLES);
-    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 90, retentionDays: 365 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 90, retentionDays: 365, organizations: {} });
   });
 
   it('for each N: up to N, down to N-1, up to N again', async () => {
@@ -91,12 +91,40 @@ describe('migrations on a real engine', () => {
   it('substitutes retention on create and re-applies a changed config with ALTER', async () => {
     await rollback(ch.client, 0);
     await migrate(ch.client, { bodyRetentionDays: 7, retentionDays: 30 });
-    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 7, retentionDays: 30 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 7, retentionDays: 30, organizations: {} });
     await migrate(ch.client, { bodyRetentionDays: 14, retentionDays: 400 });
-    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 14, retentionDays: 400 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 14, retentionDays: 400, organizations: {} });
     const rs = await ch.client.query({ query: "SELECT name FROM system.columns WHERE database='sightline' AND table='requests' AND name='response_body' AND compression_codec LIKE '%ZSTD(1)%'", format: 'JSONEachRow' });
     expect(await rs.json()).toHaveLength(1); // the ALTER kept the codec
     await expect(migrate(ch.client, { retentionDays: 0 })).rejects.toThrow(/positive integer/);
+  });
+
+  it('gives organisations their own body and row TTLs, and takes them back to the defaults', async () => {
+    await migrate(ch.client, { bodyRetentionDays: 14, retentionDays: 400, organizations: { acme: { bodyRetentionDays: 3 }, globex: { retentionDays: 30 } } });
+    expect(await currentRetention(ch.client)).toEqual({
+      bodyRetentionDays: 14, retentionDays: 400,
+      organizations: { acme: { bodyRetentionDays: 3, retentionDays: 400 }, globex: { bodyRetentionDays: 14, retentionDays: 30 } },
+    });
+    // The engine applies them: a 10-day-old acme row loses its bodies on TTL merge, globex keeps them; a 60-day-old
+    // globex row is gone, acme's stays.
+    const row = (id: string, org: string, daysAgo: number) => ({
+      request_id: id, organization_id: org, request_body: 'prompt', response_body: 'answer',
+      created_at: new Date(Date.now() - daysAgo * 86_400_000).toISOString().replace('T', ' ').replace('Z', ''),
+    });
+    await ch.client.insert({ table: 'sightline.requests', format: 'JSONEachRow', values: [
+      row('00000000-0000-4000-8000-000000000001', 'acme', 10), row('00000000-0000-4000-8000-000000000002', 'globex', 10),
+      row('00000000-0000-4000-8000-000000000003', 'acme', 60), row('00000000-0000-4000-8000-000000000004', 'globex', 60),
+    ] });
+    await ch.client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
+    const rs = await ch.client.query({ query: 'SELECT toString(request_id) AS id, request_body FROM sightline.requests ORDER BY id', format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([
+      { id: '00000000-0000-4000-8000-000000000001', request_body: '' },
+      { id: '00000000-0000-4000-8000-000000000002', request_body: 'prompt' },
+      { id: '00000000-0000-4000-8000-000000000003', request_body: '' },
+    ]);
+    await migrate(ch.client, { bodyRetentionDays: 14, retentionDays: 400 });
+    expect(await currentRetention(ch.client)).toEqual({ bodyRetentionDays: 14, retentionDays: 400, organizations: {} });
+    await expect(migrate(ch.client, { organizations: { "it's": { retentionDays: 1 } } })).rejects.toThrow(/cannot carry a retention override/);
   });
 
   it('runs a multi-statement fixture folder and reports a failing migration by name', async () => {
