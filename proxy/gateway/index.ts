@@ -209,7 +209,10 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
       },
       responseHeaders() {
         const record = call.ctx.gateway!;
-        return { 'sightline-model-alias': record.alias, 'sightline-deployment': record.deployment, 'sightline-attempts': String(record.attempts.length + 1) };
+        const headers: Record<string, string> = { 'sightline-model-alias': record.alias, 'sightline-deployment': record.deployment, 'sightline-attempts': String(record.attempts.length + 1) };
+        // Never silent: fields carried over approximately are named to the caller.
+        if (translation !== undefined && translation.request.approximated.length > 0) headers['sightline-approximated'] = translation.request.approximated.join(', ');
+        return headers;
       },
     };
   }
