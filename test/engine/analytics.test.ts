@@ -1,6 +1,7 @@
 // Issue #17 §1–2 on a real engine: the rollups of migrations 0009–0012 and the audit view against known rows
 // (test/helpers/analytics-seed.ts, every expected number worked out by hand from them), and every panel of panels/
 // run with its macros and variables expanded as Grafana's ClickHouse plugin expands them.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../analytics/migrate.ts';
 import { modelPrices, refreshModelPrices } from '../../analytics/prices.ts';
@@ -233,6 +234,15 @@ describe('template variables', () => {
     expect(await variableOptions(ch.client, 'team', { ...day0, ...org('org_a') })).toEqual(['ops', 'research']);
     expect(await variableOptions(ch.client, 'model', { ...day0, variables: { organisation: ['org_a'], provider: ['anthropic'] } })).toEqual(['claude-sonnet-4-5']);
     expect(await variableOptions(ch.client, 'user', day0)).toEqual([]);
+  });
+});
+
+describe('analytics/README.md', () => {
+  it('runs every example query, each answering with rows', async () => {
+    const readme = readFileSync(new URL('../../analytics/README.md', import.meta.url), 'utf8');
+    const blocks = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(10);
+    for (const sql of blocks) expect((await rows(sql)).length, sql).toBeGreaterThan(0);
   });
 });
 
