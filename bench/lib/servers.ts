@@ -13,6 +13,7 @@
 // Usage: node bin/run-ts.mjs bench/lib/servers.ts <role> [upstreamUrl] [dataDir] [KEY=VALUE…]
 // Prints one JSON line `{"port":N}` when listening; on SIGTERM closes, prints `{"stopped":true,…}` and exits 0
 // (a clean exit is what lets --cpu-prof write its profile).
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -88,6 +89,20 @@ async function startUpstream(): Promise<void> {
       served++;
       // Looked for, not parsed: the mock stays cheap whatever the body size (both proxies forward compact JSON).
       const body = Buffer.concat(chunks);
+      const url = req.url ?? '';
+      // The gateway bench: a deployment whose base is /_bench/fail answers a fast 500; Anthropic streams replay the fixture.
+      if (url.startsWith('/_bench/fail')) {
+        const f = fixture('openai/error-500.json');
+        res.writeHead(500, f.headers);
+        res.end(f.body);
+        return;
+      }
+      if (url.includes('/v1/messages') && body.includes('"stream":true')) {
+        const f = fixture('anthropic/messages.sse');
+        res.writeHead(200, f.headers);
+        res.end(f.body);
+        return;
+      }
       if (!body.includes('"stream":true')) {
         const f = fixture(defaultFixture(req.url ?? '', { stream: false }));
         res.writeHead(f.status, f.headers);
@@ -177,12 +192,16 @@ async function startSightline(): Promise<void> {
     import('../../bus/spool-sink.ts'), import('../../bus/spool/index.ts'), import('../../config/index.ts'), import('../../ingest/process.ts'),
     import('../../proxy/main.ts'),
   ]);
-  const config = parseConfig(`spool:\n  max_bytes: ${BENCH_SPOOL_MAX_BYTES}\n`, {
+  const overrides = Object.fromEntries(envOverrides.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  // The gateway bench hands its models in a file (SIGHTLINE_CONFIG), added to the bench's own settings.
+  const extra = overrides.SIGHTLINE_CONFIG ? readFileSync(overrides.SIGHTLINE_CONFIG, 'utf8') : '';
+  const config = parseConfig(`spool:\n  max_bytes: ${BENCH_SPOOL_MAX_BYTES}\n${extra}`, {
     SIGHTLINE_HOST: '127.0.0.1',
     SIGHTLINE_PORT: '0',
     SIGHTLINE_UPSTREAM_OPENAI: upstreamUrl,
+    SIGHTLINE_UPSTREAM_ANTHROPIC: upstreamUrl,
     SIGHTLINE_DATA_DIR: dataDir,
-    ...Object.fromEntries(envOverrides.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    ...overrides,
   });
   // The production sink: the proxy's own spool (cli/start.ts buildPipeline). Other sinks (ablation) as configured.
   const spoolDir = path.join(spoolRoot(config), config.instance);
