@@ -92,6 +92,10 @@ const SPEND_COLUMNS = `sum(calls) AS calls,
   sum(cache_write_tokens) AS cache_write_tokens,
   sum(reasoning_tokens) AS reasoning_tokens`;
 
+/** Spend, calls and tokens per `dims` (a comma list), costliest first. */
+const spendBy = (dims: string, from = `sightline.cost_hourly\n${COST_HOURLY_FILTER}`, limit = ''): string =>
+  `SELECT ${dims},\n  ${SPEND_COLUMNS}\nFROM ${from}\nGROUP BY ${dims}\nORDER BY spend_usd DESC, ${dims}${limit}`;
+
 const CACHE_SUMS = `sum(calls) AS calls,
     sum(gateway_cache_hits) AS hits,
     sum(gateway_cache_misses) AS misses,
@@ -140,6 +144,16 @@ const HEALTH_COLUMNS = `sum(h.calls) AS calls,
   sum(h.retries) AS retries,
   sum(h.fallbacks) AS fallbacks`;
 
+/** p50 / p95 / p99 of a t-digest column of provider_health_5m per interval (at least its 5 minutes). */
+const quantilesOverTime = (digest: string): string => `SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99
+FROM (
+  SELECT ${bucketOf('bucket', 300)} AS time, quantilesTDigestMerge(0.5, 0.95, 0.99)(${digest}) AS q
+  FROM sightline.provider_health_5m
+  ${HEALTH_FILTER}
+  GROUP BY time
+)
+ORDER BY time`;
+
 // ---- panels -------------------------------------------------------------------------------------------------------
 
 export const PANELS = {
@@ -177,31 +191,19 @@ ORDER BY time, model`,
   spend_by_team: {
     id: 'spend_by_team', title: 'Spend by organisation and team', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
     description: 'Calls, spend and tokens per organisation and team.',
-    sql: `SELECT organization_id, team,\n  ${SPEND_COLUMNS}
-FROM sightline.cost_hourly
-${COST_HOURLY_FILTER}
-GROUP BY organization_id, team
-ORDER BY spend_usd DESC, organization_id, team`,
+    sql: spendBy('organization_id, team'),
     variables: COST_HOURLY_VARS,
   },
   spend_by_key: {
     id: 'spend_by_key', title: 'Spend by key', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
     description: 'Calls, spend and tokens per API key (key_id).',
-    sql: `SELECT organization_id, key_id,\n  ${SPEND_COLUMNS}
-FROM sightline.cost_hourly
-${COST_HOURLY_FILTER}
-GROUP BY organization_id, key_id
-ORDER BY spend_usd DESC, organization_id, key_id`,
+    sql: spendBy('organization_id, key_id'),
     variables: COST_HOURLY_VARS,
   },
   spend_by_model: {
     id: 'spend_by_model', title: 'Spend by provider, model and endpoint', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
     description: 'Calls, spend and tokens per provider, model and endpoint.',
-    sql: `SELECT provider, model, endpoint,\n  ${SPEND_COLUMNS}
-FROM sightline.cost_hourly
-${COST_HOURLY_FILTER}
-GROUP BY provider, model, endpoint
-ORDER BY spend_usd DESC, provider, model, endpoint`,
+    sql: spendBy('provider, model, endpoint'),
     variables: COST_HOURLY_VARS,
   },
   spend_by_month: {
@@ -218,23 +220,13 @@ SETTINGS group_by_use_nulls = 1`,
   spend_by_user: {
     id: 'spend_by_user', title: 'Top users by spend', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
     description: 'The 100 users (Sightline-User-Id) who spent most in the range (whole UTC days).',
-    sql: `SELECT organization_id, user_id,\n  ${SPEND_COLUMNS}
-FROM sightline.cost_users_daily
-${where(DAYS, ORG, TEAM, PROVIDER, MODEL, USER)}
-GROUP BY organization_id, user_id
-ORDER BY spend_usd DESC, organization_id, user_id
-LIMIT 100`,
+    sql: spendBy('organization_id, user_id', `sightline.cost_users_daily\n${where(DAYS, ORG, TEAM, PROVIDER, MODEL, USER)}`, '\nLIMIT 100'),
     variables: ['organisation', 'team', 'provider', 'model', 'user'],
   },
   spend_by_property: {
     id: 'spend_by_property', title: 'Spend by property value', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
     description: 'Calls, spend and tokens per value of the property named in $property (Sightline-Property-<Name>), whole UTC days.',
-    sql: `SELECT value AS property_value,\n  ${SPEND_COLUMNS}
-FROM sightline.cost_properties_daily
-${PROPERTY_FILTER}
-GROUP BY value
-ORDER BY spend_usd DESC, value
-LIMIT 100`,
+    sql: spendBy('value', `sightline.cost_properties_daily\n${PROPERTY_FILTER}`, '\nLIMIT 100'),
     variables: PROPERTY_VARS,
   },
   cache_summary: {
@@ -275,27 +267,13 @@ ORDER BY time`,
   latency_over_time: {
     id: 'latency_over_time', title: 'Latency p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
     description: 'Whole-call latency quantiles per interval (at least 5 minutes), t-digest merged across buckets.',
-    sql: `SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99
-FROM (
-  SELECT ${bucketOf('bucket', 300)} AS time, quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_ms_q) AS q
-  FROM sightline.provider_health_5m
-  ${HEALTH_FILTER}
-  GROUP BY time
-)
-ORDER BY time`,
+    sql: quantilesOverTime('latency_ms_q'),
     variables: HEALTH_VARS,
   },
   ttft_over_time: {
     id: 'ttft_over_time', title: 'Time to first token p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
     description: 'TTFT quantiles per interval (at least 5 minutes), over the calls that had a first token.',
-    sql: `SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99
-FROM (
-  SELECT ${bucketOf('bucket', 300)} AS time, quantilesTDigestMerge(0.5, 0.95, 0.99)(ttft_ms_q) AS q
-  FROM sightline.provider_health_5m
-  ${HEALTH_FILTER}
-  GROUP BY time
-)
-ORDER BY time`,
+    sql: quantilesOverTime('ttft_ms_q'),
     variables: HEALTH_VARS,
   },
   provider_health: {

@@ -98,9 +98,9 @@ describe('cost & attribution panels', () => {
       .toEqual([['openai', 'gpt-4o-mini', 'chat', 0.03, '300', '10'], ['anthropic', 'claude-sonnet-4-5', 'messages', 0.005, '90', '0']]);
     expect(pick(await panel('spend_by_user', org('org_a')), 'user_id', 'calls', 'spend_usd')).toEqual([['u1', '2', 0.03], ['u2', '2', 0.005]]);
     expect(pick(await panel('spend_by_user', { variables: { organisation: ['org_a'], user: 'u2' } }), 'user_id')).toEqual([['u2']]);
-    expect(pick(await panel('spend_by_property', org('org_a')), 'property_value', 'calls', 'spend_usd')).toEqual([['search', '2', 0.03], ['chat', '2', 0.005]]);
-    expect(pick(await panel('spend_by_property', { variables: { organisation: ['org_a'], property: 'env' } }), 'property_value', 'calls', 'spend_usd')).toEqual([['prod', '1', 0.02]]);
-    expect(pick(await panel('spend_by_property', { variables: { organisation: ['org_a'], property_value: 'chat' } }), 'property_value')).toEqual([['chat']]);
+    expect(pick(await panel('spend_by_property', org('org_a')), 'value', 'calls', 'spend_usd')).toEqual([['search', '2', 0.03], ['chat', '2', 0.005]]);
+    expect(pick(await panel('spend_by_property', { variables: { organisation: ['org_a'], property: 'env' } }), 'value', 'calls', 'spend_usd')).toEqual([['prod', '1', 0.02]]);
+    expect(pick(await panel('spend_by_property', { variables: { organisation: ['org_a'], property_value: 'chat' } }), 'value')).toEqual([['chat']]);
   });
 
   it('per day with each month on top', async () => {
