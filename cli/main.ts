@@ -12,6 +12,7 @@ import { runSql } from '../analytics/sql.ts';
 import { startIngest } from '../ingest/main.ts';
 import { activePriceVersion, costerFromConfig, defaultPriceDataFile, fetchLatestPriceData, priceDataFileOf, writePriceData } from '../ledger/prices.ts';
 import { formatSummary, reprice } from './reprice.ts';
+import { registerComplianceCommands } from './compliance-commands.ts';
 import { startGateway } from './start.ts';
 
 type Env = Record<string, string | undefined>;
@@ -243,5 +244,7 @@ async function queryClient(config: Config): Promise<ClickHouseClient> {
   }
   return createClickHouse({ user, password, dataDir: config.data_dir });
 }
+
+registerComplianceCommands(program, configWith);
 
 await program.parseAsync(process.argv);

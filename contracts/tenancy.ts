@@ -37,25 +37,31 @@ export function bearerKey(header: string | undefined): string | undefined {
 
 
 /** Lists the tables to filter: every non-view table of the sightline database with an organization_id column. */
-export const ORG_TABLES_SQL = `SELECT concat(database, '.', table) AS name FROM system.columns
+export const ORG_TABLES_SQL = `SELECT concat(database, '.', table) AS qualified FROM system.columns
 WHERE database = 'sightline' AND name = 'organization_id'
   AND (database, table) IN (SELECT database, name FROM system.tables WHERE database = 'sightline' AND engine NOT IN ('View', 'MaterializedView', 'LiveView', 'WindowView'))
-ORDER BY name`;
+ORDER BY qualified`;
 
 const TABLE_NAME = /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/;
 
 /**
- * The additional_table_filters value that holds every table in `tables` to one organisation. The organisation goes
- * in as its bytes (`char(97, 99, …)`), so the value has no string literal inside its string literals: it survives
- * every layer of quoting (a URL parameter, chDB's `SET k = '…'`) whatever the organisation id contains.
+ * The additional_table_filters entries that hold every table in `tables` to one organisation: table → condition.
+ * The organisation goes in as its bytes (`char(97, 99, …)`), so a condition has no string literal of its own: it
+ * survives every layer of quoting (the setting's map literal, a URL parameter, chDB's `SET k = '…'`) whatever the
+ * organisation id contains.
  */
-export function organisationFilter(tables: readonly string[], organization: string): string {
+export function organisationConditions(tables: readonly string[], organization: string): Record<string, string> {
   if (organization === '') throw new Error('an organisation scope needs an organisation id');
   const condition = `organization_id = char(${[...Buffer.from(organization, 'utf8')].join(', ')})`;
-  return `{${tables.map((t) => {
+  return Object.fromEntries(tables.map((t) => {
     if (!TABLE_NAME.test(t)) throw new Error(`unexpected table name ${t}`);
-    return `'${t}': '${condition}'`;
-  }).join(', ')}}`;
+    return [t, condition];
+  }));
+}
+
+/** The same, as the setting's text (a ClickHouse Map literal). */
+export function organisationFilter(tables: readonly string[], organization: string): string {
+  return `{${Object.entries(organisationConditions(tables, organization)).map(([t, c]) => `'${t}': '${c}'`).join(', ')}}`;
 }
 
 /** Settings names a scoped caller may not send: they would lift or replace its filter. */
