@@ -32,6 +32,8 @@ export const AttemptSchema = z.object({
   model: z.string(),
   /** The upstream's HTTP status, or STATUS_NO_RESPONSE when none came. */
   status: z.number().int(),
+  /** When the attempt began, ms after the call arrived. */
+  start_ms: z.number().nonnegative().default(0),
   latency_ms: z.number().nonnegative(),
   /** Stable sightline_* code or the upstream's error type; '' for the attempt that served. */
   error_code: z.string(),

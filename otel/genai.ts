@@ -99,6 +99,35 @@ export interface SpanOptions {
   captureContent: boolean;
 }
 
+/**
+ * The gateway's attempts as children of the call's span, one per upstream attempt (retries and fallbacks), each
+ * named and described as the GenAI call it was: its provider, model and deployment, status and error.
+ */
+export function attemptSpanData(row: RequestEvent): SpanData[] {
+  const start = Date.parse(row.created_at);
+  const op = operationName(row);
+  return row.attempt_log.map((attempt) => {
+    const a: Attributes = {
+      'gen_ai.provider.name': PROVIDER_NAMES[attempt.provider as keyof typeof PROVIDER_NAMES] ?? attempt.provider,
+      'gen_ai.request.model': attempt.model,
+      'sightline.model_alias': attempt.alias,
+      'sightline.deployment': attempt.deployment,
+      'sightline.request_id': row.request_id,
+    };
+    if (op !== undefined) a['gen_ai.operation.name'] = op;
+    if (attempt.status > 0) a['http.response.status_code'] = attempt.status;
+    const failed = attempt.error_code !== '';
+    if (failed) a['error.type'] = attempt.error_code;
+    return {
+      name: `${op ?? 'call'} ${attempt.model} (${attempt.deployment})`,
+      attributes: a,
+      error: failed ? attempt.error || attempt.error_code : undefined,
+      startMs: start + attempt.start_ms,
+      endMs: start + attempt.start_ms + attempt.latency_ms,
+    };
+  });
+}
+
 /** The call's span, as the conventions name and describe a GenAI client call (kind CLIENT). */
 export function spanData(row: RequestEvent, opts: SpanOptions): SpanData {
   const op = operationName(row);
@@ -150,6 +179,8 @@ function sightlineAttributes(row: RequestEvent): Attributes {
     'sightline.cache_status': row.cache_status,
     'sightline.attempts': row.attempts,
   };
+  if (row.model_alias !== '') a['sightline.model_alias'] = row.model_alias;
+  if (row.deployment !== '') a['sightline.deployment'] = row.deployment;
   if (row.tokens_estimated) a['sightline.tokens_estimated'] = true;
   if (row.organization_id !== '') a['sightline.organization_id'] = row.organization_id;
   if (row.team !== '') a['sightline.team'] = row.team;

@@ -57,6 +57,38 @@ describe.each(['http/protobuf', 'http/json'] as const)('ingest telemetry over %s
   });
 });
 
+describe('gateway attempts as spans', () => {
+  it('exports each attempt of a gateway call as a child of the call\'s span, at its own time, the failed one in error', async () => {
+    const t = telemetry({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    const row = makeEvent({
+      trace_id: TRACE, span_id: '5555555555555555', parent_span_id: '', trace_sampled: true, created_at: '2025-03-14T15:09:26.535Z', latency_ms: 400,
+      provider: 'openai', model: 'gpt-5-mini', model_alias: 'smart', deployment: 'smart-fallback#0', attempts: 2,
+      attempt_log: [
+        { alias: 'smart', deployment: 'smart#0', provider: 'anthropic', model: 'claude-sonnet-4-6', status: 529, start_ms: 1.5, latency_ms: 120, error_code: 'overloaded_error', error: 'Overloaded' },
+        { alias: 'smart-fallback', deployment: 'smart-fallback#0', provider: 'openai', model: 'gpt-5-mini', status: 200, start_ms: 122, latency_ms: 270, error_code: '', error: '' },
+      ],
+    });
+    const before = receiver.spans.length;
+    t.afterStore(row)?.();
+    await t.flush();
+    const spans = receiver.spans.slice(before);
+    expect(spans).toHaveLength(3);
+    const call = spans.find((s) => s.spanId === '5555555555555555')!;
+    expect(call.attributes).toMatchObject({ 'sightline.model_alias': 'smart', 'sightline.deployment': 'smart-fallback#0', 'sightline.attempts': 2 });
+    const children = spans.filter((s) => s.parentSpanId === '5555555555555555').sort((a, b) => Number(a.startNs - b.startNs));
+    expect(children.map((c) => [c.name, c.attributes['gen_ai.provider.name'], c.attributes['http.response.status_code'], c.status.code])).toEqual([
+      ['chat claude-sonnet-4-6 (smart#0)', 'anthropic', 529, 2],
+      ['chat gpt-5-mini (smart-fallback#0)', 'openai', 200, 0],
+    ]);
+    expect(children[0]!.attributes['error.type']).toBe('overloaded_error');
+    expect(children[0]!.startNs).toBe(1_741_964_966_536_500_000n);
+    expect(children[0]!.endNs).toBe(1_741_964_966_656_500_000n);
+    expect(new Set(children.map((c) => c.spanId)).size).toBe(2);
+    expect(children.every((c) => /^[0-9a-f]{16}$/.test(c.spanId) && c.traceId === TRACE)).toBe(true);
+    await t.shutdown();
+  });
+});
+
 describe('ingest telemetry', () => {
   it('marks failed calls ERROR with error.type, and records their duration under it', async () => {
     const t = telemetry({});

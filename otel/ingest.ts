@@ -6,7 +6,8 @@
 import type { Config } from '../config/index.ts';
 import { metricsUrl, tracesUrl } from '../config/tracing.ts';
 import type { RequestEvent } from '../contracts/event.ts';
-import { spanData } from './genai.ts';
+import { createHash } from 'node:crypto';
+import { attemptSpanData, spanData } from './genai.ts';
 import type { GenAiRecorder, Metrics } from './metrics.ts';
 import { createMetrics, genAiRecorder } from './metrics.ts';
 import type { FinishedSpan, SpanEmitter } from './spans.ts';
@@ -17,6 +18,11 @@ export interface IngestTelemetry {
   afterStore(row: RequestEvent): (() => void) | undefined;
   flush(): Promise<void>;
   shutdown(): Promise<void>;
+}
+
+/** An attempt's span id, derived from the call's so that a redelivered row exports the same spans again. */
+function attemptSpanId(callSpanId: string, index: number): string {
+  return createHash('sha256').update(`${callSpanId}:${index}`).digest('hex').slice(0, 16);
 }
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
@@ -40,16 +46,17 @@ export function startIngestTelemetry(config: Config, log: (msg: string) => void 
     afterStore(row) {
       try {
         const recording = record?.(row);
-        let span: FinishedSpan | undefined;
+        const traced: FinishedSpan[] = [];
         // Ids are checked here too: a v1 event from elsewhere may carry anything in its trace columns.
         if (spans !== undefined && row.trace_sampled && TRACE_ID.test(row.trace_id) && SPAN_ID.test(row.span_id)) {
-          span = { ...spanData(row, { captureContent }), traceId: row.trace_id, spanId: row.span_id, parentSpanId: SPAN_ID.test(row.parent_span_id) ? row.parent_span_id : '' };
+          traced.push({ ...spanData(row, { captureContent }), traceId: row.trace_id, spanId: row.span_id, parentSpanId: SPAN_ID.test(row.parent_span_id) ? row.parent_span_id : '' });
+          attemptSpanData(row).forEach((attempt, i) => traced.push({ ...attempt, traceId: row.trace_id, spanId: attemptSpanId(row.span_id, i), parentSpanId: row.span_id }));
         }
-        if (recording === undefined && span === undefined) return undefined;
+        if (recording === undefined && traced.length === 0) return undefined;
         return () => {
           try {
             recording?.();
-            if (span !== undefined) spans!.emit(span);
+            for (const span of traced) spans!.emit(span);
           } catch (err) {
             failed(err);
           }

@@ -75,7 +75,7 @@ function gatewayFields(ctx: RequestCtx, end: number): Pick<Exchange, 'attempts' 
   const log: Attempt[] = [...g.attempts];
   const c = g.current;
   if (c !== undefined) {
-    log.push({ alias: c.alias, deployment: c.deployment, provider: c.provider, model: c.model, status: finalStatus(ctx), latency_ms: ms(end - c.startedAt), error_code: ctx.errorCode, error: '' });
+    log.push({ alias: c.alias, deployment: c.deployment, provider: c.provider, model: c.model, status: finalStatus(ctx), start_ms: ms(c.startedAt - ctx.startedAt), latency_ms: ms(end - c.startedAt), error_code: ctx.errorCode, error: '' });
   }
   return { attempts: Math.max(1, log.length), model_alias: g.alias, deployment: g.deployment, attempt_log: log };
 }

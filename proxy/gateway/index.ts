@@ -187,7 +187,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
     }, policyFor(call, d, translation));
     if (!result.served) {
       const f = result.failure;
-      record.attempts.push({ alias: call.alias.name, deployment: d.id, provider: d.adapter.id, model: d.model, status: f.status, latency_ms: ms(performance.now() - started), error_code: f.code, error: f.message.slice(0, 300) });
+      record.attempts.push({ alias: call.alias.name, deployment: d.id, provider: d.adapter.id, model: d.model, status: f.status, start_ms: ms(started - ctx.startedAt), latency_ms: ms(performance.now() - started), error_code: f.code, error: f.message.slice(0, 300) });
       record.current = undefined;
     }
     return result;

@@ -14,7 +14,7 @@ export const dayString = (d: Date): string => d.toISOString().slice(0, 10);
 
 const none: Partial<RequestEvent> = { cache_status: 'none', attempts: 1, attempt_log: [], session_id: '', session_path: '', session_name: '', properties: {} };
 const attempt = (provider: string, model: string, deployment: string, status: number) =>
-  ({ alias: 'smart', deployment, provider, model, status, latency_ms: 10, error_code: status === 200 ? '' : 'upstream', error: '' });
+  ({ alias: 'smart', deployment, provider, model, status, start_ms: 0, latency_ms: 10, error_code: status === 200 ? '' : 'upstream', error: '' });
 
 /** org_a: four calls on DAY0 between 10:15 and 11:40 (two teams, two keys, two users, two sessions). */
 export const A1 = makeEvent({

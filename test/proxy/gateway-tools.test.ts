@@ -15,7 +15,7 @@ models:
   - { name: mini, model: openai/gpt-4o-mini, api_key: k-oai }
 `;
 const weather: OpenAI.Chat.ChatCompletionTool = WEATHER_TOOL;
-const anthropicWeather: Anthropic.Tool = { name: WEATHER_TOOL.function.name, description: WEATHER_TOOL.function.description, input_schema: WEATHER_TOOL.function.parameters };
+const anthropicWeather: Anthropic.Tool = { name: WEATHER_TOOL.function.name, description: WEATHER_TOOL.function.description, input_schema: structuredClone(WEATHER_TOOL.function.parameters) as unknown as Anthropic.Tool.InputSchema };
 
 describe('tools and streams through the gateway', () => {
   let gw: TestGateway;
