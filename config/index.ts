@@ -151,7 +151,7 @@ export const ConfigSchema = z.strictObject({
     enabled: z.boolean().default(true),
     /** Types switched off globally (e.g. ['ip_address']). */
     disabled_types: z.array(z.string()).default([]),
-    /** Opt-in detectors switched on: person_name, street_address. */
+    /** Built-in detectors to switch on; person_name and street_address are on by default (disabled_types turns them off). */
     optional_types: z.array(z.enum(['person_name', 'street_address'])).default([]),
     /** Extra patterns: name → regex source. */
     custom: z.record(z.string(), z.string()).default({}),
@@ -171,6 +171,22 @@ export const ConfigSchema = z.strictObject({
   /** Console and compliance (config/compliance.ts): admin keys, per-organisation retention. */
   admin: AdminSchema.prefault({}),
   retention: RetentionSchema.prefault({}),
+  /**
+   * Redis (REDIS_URL): what replicas share — virtual keys, budget spend, rate-limit windows, the response cache.
+   * Unset: each of those lives in this process (and in files under data_dir), as the embedded default does.
+   */
+  redis: z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…').optional(),
+    /** Every Redis command has this deadline: a slow or unreachable Redis never hangs a call. */
+    command_timeout_ms: z.coerce.number().int().positive().default(100),
+    /** Prefix of every key Sightline writes. */
+    prefix: z.string().default('sightline:'),
+    /** With Redis unreachable: rate limits let calls through (warned, counted); budgets refuse them. */
+    on_unavailable: z.strictObject({
+      rate_limits: z.enum(['open', 'closed']).default('open'),
+      budgets: z.enum(['open', 'closed']).default('closed'),
+    }).prefault({}),
+  }).prefault({}),
   /** Gateway (config/gateway.ts): aliases callers name as `model`, each served by one or more deployments. */
   models: z.array(DeploymentSchema).default([]),
   router: RouterSchema.prefault({}),
@@ -221,6 +237,7 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   set('KAFKA_SASL_MECHANISM', (v) => {
     section('kafka').sasl = { mechanism: v, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' };
   });
+  set('REDIS_URL', (v) => { section('redis').url = v; });
   set('CLICKHOUSE_URL', (v) => { section('clickhouse').url = v; });
   set('CLICKHOUSE_USER', (v) => { section('clickhouse').user = v; });
   set('CLICKHOUSE_PASSWORD', (v) => { section('clickhouse').password = v; });

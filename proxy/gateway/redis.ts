@@ -1,0 +1,28 @@
+// The Redis the gateway's replicas share (config `redis`, REDIS_URL). Every command has a deadline and nothing is
+// queued while disconnected, so a slow or unreachable Redis fails a command fast — the caller's policy
+// (`redis.on_unavailable`) then decides — and never hangs a call. ioredis reconnects in the background.
+import { Redis } from 'ioredis';
+import type { Config } from '../../config/index.ts';
+
+export type SharedRedis = Redis;
+
+export function connectRedis(config: Config['redis'], onWarn: (message: string) => void = () => {}): SharedRedis | undefined {
+  if (config.url === undefined) return undefined;
+  const redis = new Redis(config.url, {
+    commandTimeout: config.command_timeout_ms,
+    connectTimeout: Math.max(1000, config.command_timeout_ms),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    lazyConnect: false,
+  });
+  let warned = 0;
+  redis.on('error', (err: Error) => {
+    // One line per burst of reconnect failures, not one per attempt.
+    if (Date.now() - warned > 10_000) {
+      warned = Date.now();
+      onWarn(`Redis ${new URL(config.url!).host} unavailable: ${err.message}`);
+    }
+  });
+  return redis;
+}
