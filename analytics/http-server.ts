@@ -15,6 +15,14 @@
 // SELECT/WITH/SHOW/DESCRIBE/EXISTS/EXPLAIN, without INTO OUTFILE or table functions that reach files,
 // the network or processes. The session additionally gets readonly=2.
 //
+// Users (opts.adminKeys, the config's admin.keys): a request naming a user (X-ClickHouse-User / X-ClickHouse-Key,
+// Basic auth, or user/password URL parameters) must give an admin key as its password and the key's id as its name.
+// A key with an organization_id is held to that organisation: every sightline table with an organization_id column
+// gets the engine's additional_table_filters (contracts/tenancy.ts), the setting cannot be sent or overridden,
+// table functions that read tables around that filter (merge(), mergeTree*()) are refused, and so are the system
+// tables that show other queries' text (query_log, processes, mutations…). A key without one may also write, through
+// opts.writer (a session without readonly), as audit erase does. Requests without a user are as before: loopback only.
+//
 // chDB applies per-request settings as session-wide SETs and `USE` sticks, so requests run one at a time and
 // every setting a request applied is reset afterwards. Pass a client dedicated to this server (a second
 // createClickHouse on the same data dir): readonly=2 and the serialisation must not touch the writer's session.
@@ -24,6 +32,8 @@ import { randomUUID } from 'node:crypto';
 import { createGunzip, createInflate, gzipSync, deflateSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { AdminKey } from '../config/compliance.ts';
+import { ORG_TABLES_SQL, organisationFilter, SCOPE_SETTINGS, verifyAdminKey, type AdminPrincipal } from '../contracts/tenancy.ts';
 import { clickHouseErrorType } from '../ingest/writer.ts';
 import { NativeFormatError, nativeForRevision } from './native.ts';
 import { compressedBlocks } from './native-compress.ts';
@@ -36,6 +46,10 @@ export interface ClickHouseHttpOptions {
   readOnly?: boolean;
   /** Request bodies above this are refused with 413. */
   maxBodyBytes?: number;
+  /** Users: id = the key's id, password = the key (see the header). */
+  adminKeys?: readonly AdminKey[];
+  /** A writable session for admin keys without an organisation (a second createClickHouse on the same store). */
+  writer?: ClickHouseClient;
 }
 
 export interface ClickHouseHttpServer {
@@ -95,6 +109,31 @@ export function readOnlyViolation(sql: string): string | null {
   return null;
 }
 
+// Table functions that read a table without its additional_table_filters (merge() reads its tables' storage directly).
+const UNFILTERED_READS = /\b(merge|mergeTreeIndex|mergeTreeProjection|mergeTreeAnalyzeIndexes\w*|mergeTreeTextIndex|mergeTreePartInfo\w*)\s*\(/i;
+// System tables an organisation user may read: the catalogue (what Grafana's query editor lists) and static facts.
+// The rest show other sessions' query text (query_log, processes, mutations: an erase names its user) or parts.
+const SYSTEM_TABLE = /\bsystem\s*\.\s*(\w+)/gi;
+const SCOPED_SYSTEM_TABLES = new Set([
+  'databases', 'tables', 'columns', 'functions', 'settings', 'one', 'numbers', 'numbers_mt', 'zeros', 'zeros_mt',
+  'data_type_families', 'formats', 'table_functions', 'time_zones', 'build_options', 'table_engines', 'keywords',
+  'aggregate_function_combinators', 'collations', 'contributors', 'licenses', 'macros', 'server_settings', 'settings_changes',
+]);
+const SCOPE_SETTING_TEXT = new RegExp(`\\b(${SCOPE_SETTINGS.join('|')})\\b`, 'i');
+
+/** Why an organisation user may not run the query, or null when it may (on top of readOnlyViolation). */
+export function scopedViolation(sql: string): string | null {
+  const code = codeOf(sql);
+  const setting = SCOPE_SETTING_TEXT.exec(code);
+  if (setting) return `the ${setting[1]} setting is fixed for an organisation user`;
+  const fn = UNFILTERED_READS.exec(code);
+  if (fn) return `table function ${fn[1]}() is not allowed for an organisation user`;
+  for (const m of code.matchAll(SYSTEM_TABLE)) {
+    if (!SCOPED_SYSTEM_TABLES.has(m[1]!.toLowerCase())) return `system.${m[1]} is not readable by an organisation user`;
+  }
+  return null;
+}
+
 /** The format named by a trailing FORMAT clause, if any. */
 export function formatClause(sql: string): string | undefined {
   return /\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$/i.exec(codeOf(sql).trimEnd())?.[1];
@@ -110,7 +149,7 @@ function contentType(format: string): string {
 
 // Error codes → HTTP status, as ClickHouse's HTTP handler does for the common ones.
 const STATUS_BY_TYPE: Record<string, number> = {
-  READONLY: 403, ACCESS_DENIED: 403,
+  READONLY: 403, ACCESS_DENIED: 403, AUTHENTICATION_FAILED: 401, REQUIRED_PASSWORD: 401,
   UNKNOWN_TABLE: 404, UNKNOWN_DATABASE: 404,
   SYNTAX_ERROR: 400, UNKNOWN_IDENTIFIER: 400, UNKNOWN_FUNCTION: 400, TYPE_MISMATCH: 400, ILLEGAL_TYPE_OF_ARGUMENT: 400,
   UNKNOWN_QUERY_PARAMETER: 400, UNKNOWN_SETTING: 400, UNKNOWN_FORMAT: 400, BAD_ARGUMENTS: 400, NOT_AN_AGGREGATE: 400,
@@ -185,22 +224,53 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
     tail = run.catch(() => undefined);
     return run;
   }
-  let currentDatabase = 'default';
+  // A session: a client and the database its last USE left it in (USE sticks on a chDB connection).
+  interface Session { client: ClickHouseClient; database: string }
+  const reader: Session = { client, database: 'default' };
+  const writer: Session | undefined = opts.writer && { client: opts.writer, database: 'default' };
+  const adminKeys = opts.adminKeys ?? [];
 
-  async function execute(sql: string, database: string, settings: Record<string, string>, queryParams: Record<string, string>, queryId: string) {
+  async function execute(session: Session, sql: string, database: string, settings: Record<string, string>, queryParams: Record<string, string>, queryId: string) {
     return serially(async () => {
+      const c = session.client;
       try {
-        if (database !== currentDatabase) {
-          await client.command({ query: `USE \`${database.replace(/`/g, '``')}\`` });
-          currentDatabase = database;
+        if (database !== session.database) {
+          await c.command({ query: `USE \`${database.replace(/`/g, '``')}\`` });
+          session.database = database;
         }
-        const result = await client.exec({ query: sql, query_id: queryId, clickhouse_settings: settings, query_params: queryParams });
+        const result = await c.exec({ query: sql, query_id: queryId, clickhouse_settings: settings, query_params: queryParams });
         return { body: await collect(result.stream), summary: result.summary };
       } finally {
         const reset = Object.keys(settings).filter((k) => k !== 'default_format');
-        if (reset.length > 0) await client.command({ query: reset.map((k) => `SET ${k} = DEFAULT`).join('; ') }).catch(() => undefined);
+        if (reset.length > 0) await c.command({ query: reset.map((k) => `SET ${k} = DEFAULT`).join('; ') }).catch(() => undefined);
       }
     });
+  }
+
+  /** The organisation filter for one request: the tables are listed afresh, so tables a migration adds are covered. */
+  async function organisationSettings(organization: string): Promise<Record<string, string>> {
+    const rs = await client.query({ query: ORG_TABLES_SQL, format: 'JSONEachRow' });
+    const tables = (await rs.json<{ qualified: string }>()).map((r) => r.qualified);
+    return tables.length ? { additional_table_filters: organisationFilter(tables, organization) } : {};
+  }
+
+  /** The request's user: undefined for none (or `default` without a password), else its admin key's principal. */
+  function userOf(req: IncomingMessage, url: URL): AdminPrincipal | undefined {
+    let user = (req.headers['x-clickhouse-user'] as string | undefined) ?? url.searchParams.get('user') ?? undefined;
+    let password = (req.headers['x-clickhouse-key'] as string | undefined) ?? url.searchParams.get('password') ?? undefined;
+    const basic = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (basic) {
+      const text = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const colon = text.indexOf(':');
+      user ??= colon < 0 ? text : text.slice(0, colon);
+      password ??= colon < 0 ? '' : text.slice(colon + 1);
+    }
+    if ((user === undefined || user === '' || user === 'default') && !password) return undefined;
+    const principal = password ? verifyAdminKey(adminKeys, password) : undefined;
+    if (principal === undefined || principal.key_id !== user) {
+      throw new HttpQueryError(516, 'AUTHENTICATION_FAILED', `${user ?? 'default'}: Authentication failed: password is incorrect, or there is no user with such name`);
+    }
+    return principal;
   }
 
   function sendError(res: ServerResponse, err: unknown, queryId: string): void {
@@ -256,10 +326,25 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
     // As ClickHouse: the URL query and the body form one query text (the body carries INSERT data).
     const sql = queryParam && body ? `${queryParam}\n${body}` : queryParam || body;
     if (sql.trim() === '') throw new HttpQueryError(62, 'SYNTAX_ERROR', 'Empty query');
+    const principal = userOf(req, url);
+    const scoped = principal?.organization_id;
+    // An admin key for every organisation writes through the writer session; everyone else reads.
+    const writes = principal !== undefined && scoped === undefined && writer !== undefined && req.method === 'POST';
     // GET is always read-only, as on a ClickHouse server.
-    if (readOnly || req.method === 'GET') {
+    if ((readOnly && !writes) || req.method === 'GET' || scoped !== undefined) {
       const why = readOnlyViolation(sql);
       if (why) throw new HttpQueryError(164, 'READONLY', `Cannot execute query in readonly mode: ${why}`);
+    }
+    if (writes) {
+      // Writing is not reaching outside: files, URLs and processes stay refused for every user.
+      const code = codeOf(sql);
+      if (/\bINTO\s+OUTFILE\b/i.test(code)) throw new HttpQueryError(164, 'READONLY', 'INTO OUTFILE is not allowed');
+      const fn = OUTSIDE_WORLD_FUNCTIONS.exec(code);
+      if (fn) throw new HttpQueryError(164, 'READONLY', `table function ${fn[1]}() is not allowed`);
+    }
+    if (scoped !== undefined) {
+      const why = scopedViolation(sql);
+      if (why) throw new HttpQueryError(497, 'ACCESS_DENIED', why);
     }
 
     const settings: Record<string, string> = {};
@@ -268,15 +353,17 @@ export async function startClickHouseHttp(client: ClickHouseClient, opts: ClickH
       if (k.startsWith('param_')) queryParams[k.slice(6)] = v;
       else if (!NON_SETTING_PARAMS.has(k)) {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new HttpQueryError(115, 'UNKNOWN_SETTING', `Unknown setting ${k}`);
+        if (scoped !== undefined && (SCOPE_SETTINGS as readonly string[]).includes(k)) throw new HttpQueryError(497, 'ACCESS_DENIED', `the ${k} setting is fixed for an organisation user`);
         settings[k] = v;
       }
     }
+    if (scoped !== undefined) Object.assign(settings, await organisationSettings(scoped));
     const format = formatClause(sql) ?? url.searchParams.get('default_format') ?? 'TabSeparated';
     settings.default_format = format;
     const revision = nativeRevision(format, url.searchParams.get('client_protocol_version'));
     const database = url.searchParams.get('database') || (req.headers['x-clickhouse-database'] as string | undefined) || 'default';
 
-    const { body: chdbOut, summary } = await execute(sql, database, settings, queryParams, queryId);
+    const { body: chdbOut, summary } = await execute(writes && writer ? writer : reader, sql, database, settings, queryParams, queryId);
     const native = revision > 0 ? nativeForRevision(chdbOut, revision) : chdbOut;
     // compress=1: ClickHouse's block framing (clickhouse-go with LZ4/ZSTD reads nothing else); HTTP compression,
     // if also asked for, wraps it, as on a server.

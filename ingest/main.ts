@@ -47,7 +47,13 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
   if (config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {
     // Only this process may open the embedded store, so it serves the ClickHouse HTTP interface for everyone else,
     // on its own session so read-only settings never touch the writer's.
-    http = await startClickHouseHttp(createClickHouse(chOpts), { host: '127.0.0.1', port: config.clickhouse.http_port, readOnly: true });
+    // Admin keys are its users (organisation keys see only their organisation); one for every organisation may also
+    // write, through a session of its own (`sightline audit erase` while the gateway runs).
+    const admins = config.admin.keys;
+    http = await startClickHouseHttp(createClickHouse(chOpts), {
+      host: '127.0.0.1', port: config.clickhouse.http_port, readOnly: true, adminKeys: admins,
+      ...(admins.some((k) => k.organization_id === undefined) ? { writer: createClickHouse(chOpts) } : {}),
+    });
     log(`ClickHouse HTTP interface (read-only) on http://127.0.0.1:${http.port}`);
   }
 
