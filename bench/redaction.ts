@@ -1,5 +1,6 @@
 // Redaction evaluation: per-type precision/recall on the labelled corpus and throughput, for our redactor and
-// two libraries; plus event throughput of `compileRedactor` on typical and large events.
+// two libraries; person names alone for the NLP libraries we measured as name detectors (compromise's people(),
+// wink-nlp's proper-noun tags); plus event throughput of `compileRedactor` on typical and large events.
 // Run: node bin/run-ts.mjs bench/redaction.ts [--write]   (--write refreshes bench/redaction-eval.md)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { OpenRedaction } from '@openredaction/openredaction';
 import { SyncRedactor } from 'redact-pii';
-import { compileRedactor, findPii, DEFAULT_POLICY, type PiiSpan, type RedactionPolicy } from '../ingest/redact.ts';
+import nlp from 'compromise';
+import winkNLP from 'wink-nlp';
+import winkModel from 'wink-eng-lite-web-model';
+import { compileRedactor, findPii, DEFAULT_POLICY, type PiiSpan, type RedactionPolicy } from '../ledger/pii/redact.ts';
 import { RequestEventSchema, type RequestEvent } from '../contracts/event.ts';
 
 export interface GoldSpan { start: number; end: number; type: string }
@@ -20,8 +24,8 @@ export function loadCorpus(path = CORPUS_PATH): CorpusLine[] {
   return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as CorpusLine);
 }
 
-/** The eval runs our redactor with the two opt-in types switched on, since the libraries detect names and addresses by default. */
-export const EVAL_POLICY: RedactionPolicy = { ...DEFAULT_POLICY, custom: { person_name: '', street_address: '' } };
+/** The eval runs our redactor as shipped: every type on, names and addresses included (the default since #19). */
+export const EVAL_POLICY: RedactionPolicy = DEFAULT_POLICY;
 
 export interface TypeScore { type: string; gold: number; recalled: number; predicted: number; truePositive: number }
 export interface Evaluation { perType: TypeScore[]; negativeLinesFlagged: number; negativeLines: number }
@@ -117,6 +121,39 @@ export function redactPiiDetect(text: string): PiiSpan[] {
   return spans;
 }
 
+// --- NLP libraries as person-name detectors (what ledger/pii/people.ts was chosen against) -----------------
+/** Finds each value in order from `from`, so repeated words map to their own occurrence. */
+function spansOf(text: string, values: readonly string[], type: string): PiiSpan[] {
+  const out: PiiSpan[] = [];
+  let from = 0;
+  for (const v of values) {
+    const at = text.indexOf(v, from);
+    if (at < 0) continue;
+    out.push({ start: at, end: at + v.length, type });
+    from = at + v.length;
+  }
+  return out;
+}
+/** compromise@14's own person recogniser (its tagger over the whole text). */
+export const compromisePeopleDetect = (text: string): PiiSpan[] =>
+  spansOf(text, (nlp(text).people().out('array') as string[]).map((p) => p.replace(/[,.;:!?]+$/, '')), 'person_name');
+const wink = winkNLP(winkModel);
+/** wink-nlp@2 with wink-eng-lite-web-model: its lite model has no PERSON entity, so runs of PROPN tokens. */
+export function winkProperNounDetect(text: string): PiiSpan[] {
+  const doc = wink.readDoc(text);
+  const tokens = doc.tokens().out() as string[];
+  const pos = doc.tokens().out(wink.its.pos) as string[];
+  const runs: string[] = [];
+  let run: string[] = [];
+  tokens.forEach((t, i) => {
+    if (pos[i] === 'PROPN') run.push(t);
+    else if (run.length > 0) { runs.push(run.join(' ')); run = []; }
+  });
+  if (run.length > 0) runs.push(run.join(' '));
+  return spansOf(text, runs, 'person_name');
+}
+const namesOnly = (detect: (t: string) => PiiSpan[]) => (t: string): PiiSpan[] => detect(t).filter((s) => s.type === 'person_name');
+
 // --- throughput -------------------------------------------------------------------------------------------
 function mbPerSecond(texts: readonly string[], fn: (t: string) => unknown, minMs = 1500): number {
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
@@ -165,7 +202,7 @@ async function main(): Promise<void> {
   const corpus = loadCorpus();
   const texts = corpus.map((l) => l.text);
   const impls = [
-    { name: 'sightline (ingest/redact.ts)', detect: oursDetect },
+    { name: 'sightline (ledger/pii/redact.ts)', detect: oursDetect },
     { name: '@openredaction/openredaction@1.0.4', detect: openRedactionDetect },
     { name: 'redact-pii@3.4.0 (local regex mode)', detect: redactPiiDetect },
   ];
@@ -195,6 +232,26 @@ async function main(): Promise<void> {
   lines.push(`| negative lines with any redaction | ${results.map((r) => `${r.ev.negativeLinesFlagged} / ${r.ev.negativeLines}`).join(' | ')} |`);
   lines.push(`| throughput on the corpus (MB/s) | ${results.map((r) => r.mbps.toFixed(r.mbps < 1 ? 3 : 1)).join(' | ')} |`, '');
 
+  // Person names alone, on the lines that carry names and on the lookalike negatives.
+  const nameLines = corpus.filter((l) => l.kind === 'negative' || l.spans.some((sp) => sp.type === 'person_name'))
+    .map((l) => ({ ...l, spans: l.spans.filter((sp) => sp.type === 'person_name') }));
+  const nameImpls = [
+    { name: 'sightline (ledger/pii/people.ts: compromise lexicon + context)', detect: namesOnly(oursDetect) },
+    { name: 'compromise@14.17.0 people()', detect: compromisePeopleDetect },
+    { name: 'wink-nlp@2.4.0 + wink-eng-lite-web-model@1.8.1 (PROPN runs)', detect: winkProperNounDetect },
+    { name: '@openredaction/openredaction@1.0.4 (NAME)', detect: namesOnly(openRedactionDetect) },
+  ];
+  lines.push('## Person names: the NLP libraries measured against each other', '');
+  lines.push('Lines with names plus every lookalike negative line; P / R on person_name only, negative lines with a name found, MB/s on these lines.', '');
+  lines.push('| detector | P / R (%) | negatives flagged | MB/s |', '|---|---|---|---|');
+  for (const impl of nameImpls) {
+    const ev = evaluate(nameLines, impl.detect);
+    const sc = ev.perType.find((x) => x.type === 'person_name')!;
+    const mb = mbPerSecond(nameLines.map((l) => l.text), impl.detect, 800);
+    lines.push(`| ${impl.name} | ${pct(sc.truePositive, sc.predicted)} / ${pct(sc.recalled, sc.gold)} | ${ev.negativeLinesFlagged} / ${ev.negativeLines} | ${mb.toFixed(mb < 1 ? 3 : 1)} |`);
+  }
+  lines.push('');
+
   // Per type: our detector over the corpus lines that carry that type, so each row is dominated by it.
   lines.push('## Throughput per PII type (sightline, corpus lines of that type)', '');
   lines.push('| type | lines | MB/s |', '|---|---|---|');
@@ -222,10 +279,11 @@ async function main(): Promise<void> {
   };
   const dense = timeBigBody('Lorem ipsum 1234 dolor sit amet, call 030-1234567 or mail a@b.io. ');
   const prose = timeBigBody(PROSE.repeat(8) + ' Reach me at ops@example.com. ');
-  lines.push('## Event throughput of `compileRedactor` (default policy, one core)', '');
+  lines.push('## Event throughput of `compileRedactor` (default policy: every detector on, names and addresses included; one core)', '');
   lines.push('| event | body bytes | events/s | µs/event |', '|---|---|---|---|');
-  lines.push(`| typical chat event, no PII | ${bodyBytes(clean[0]!)} | ${Math.round(epsClean).toLocaleString('en')} | ${(1e6 / epsClean).toFixed(2)} |`);
-  lines.push(`| typical chat event, 3 emails + 1 phone | ${bodyBytes(dirty[0]!)} | ${Math.round(epsDirty).toLocaleString('en')} | ${(1e6 / epsDirty).toFixed(2)} |`);
+  const typicalRow = (name: string, e: RequestEvent, eps: number): string =>
+    `| ${name} | ${bodyBytes(e)} | ${Math.round(eps).toLocaleString('en')} | ${(1e6 / eps).toFixed(2)} (${((bodyBytes(e) * eps) / 1e6).toFixed(0)} MB/s) |`;
+  lines.push(typicalRow('typical chat event, no PII', clean[0]!, epsClean), typicalRow('typical chat event, 3 emails + 1 phone', dirty[0]!, epsDirty));
   const bigRow = (name: string, r: { bytes: number; ms: number }): string => `| ${name} | ${r.bytes} | — | ${(r.ms * 1000).toFixed(0)} (${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s) |`;
   lines.push(bigRow('10 MB prose body, one email per 2 KB', prose), bigRow('10 MB body, a phone and an email every 66 bytes (300k values)', dense));
   const refStart = performance.now();

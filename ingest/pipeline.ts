@@ -11,8 +11,8 @@ import { EXCHANGE_SCHEMA_VERSION, exchangeFromParts, ExchangeMetaSchema, metaEnd
 import type { AssembleDeps } from '../ledger/assemble.ts';
 import { assembleEvent } from '../ledger/assemble.ts';
 import { costerFromConfig } from '../ledger/prices.ts';
-import type { RedactionPolicy } from './redact.ts';
-import { compileRedactor, DEFAULT_POLICY } from './redact.ts';
+import type { RedactionPolicy } from '../ledger/pii/redact.ts';
+import { compileRedactor, DEFAULT_POLICY } from '../ledger/pii/redact.ts';
 import type { PreparedInsert, Writer } from './writer.ts';
 import { isRetryable } from './writer.ts';
 
@@ -175,7 +175,8 @@ export function redactorFromConfig(r: Config['redaction']): (event: RequestEvent
     const out: { -readonly [K in keyof RedactionPolicy]?: RedactionPolicy[K] } = {};
     if (p.enabled !== undefined) out.enabled = p.enabled;
     if (p.disabled_types !== undefined) out.disabledTypes = p.disabled_types;
-    // Opt-in detectors (person_name, street_address) are switched on by an empty custom source.
+    // `optional_types` names built-in detectors by an empty custom source (person_name and street_address are on by
+    // default since #19, so listing them changes nothing; disabled_types switches them off).
     if (p.custom !== undefined || p.optional_types !== undefined) {
       out.custom = { ...Object.fromEntries((p.optional_types ?? []).map((t) => [t, ''])), ...p.custom };
     }

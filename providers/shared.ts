@@ -41,16 +41,9 @@ export function makeUsage(prompt: number, completion: number, cacheRead: number,
   };
 }
 
-/** The priced dimensions beyond the five totals, as a response reports them (see Usage). */
-export interface UsageDetail {
-  cache_write_1h_tokens?: number;
-  input_audio_tokens?: number;
-  cache_audio_read_tokens?: number;
-  input_image_tokens?: number;
-  output_audio_tokens?: number;
-  output_image_tokens?: number;
-}
 const DETAIL_FIELDS = ['cache_write_1h_tokens', 'input_audio_tokens', 'cache_audio_read_tokens', 'input_image_tokens', 'output_audio_tokens', 'output_image_tokens'] as const;
+/** The priced dimensions beyond the five totals, as a response reports them (see Usage). */
+export type UsageDetail = Pick<Usage, (typeof DETAIL_FIELDS)[number]>;
 
 /**
  * `u` with the detail counts it reports, each clamped to the total it is part of (as makeUsage clamps), so a

@@ -1,24 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { ClickHouseError } from '@clickhouse/client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClickHouse } from '../../analytics/client.ts';
-import { migrate } from '../../analytics/migrate.ts';
 import { clickHouseErrorType, createWriter, dedupToken, isRetryable, toDateTime64 } from '../../ingest/writer.ts';
-import { freshClickHouse, type TestClickHouse } from '../helpers/clickhouse.ts';
+import { migratedStorePerFile } from '../helpers/clickhouse.ts';
 import { makeEvent } from '../helpers/events.ts';
 
-let ch: TestClickHouse;
-beforeAll(async () => {
-  ch = await freshClickHouse();
-  await migrate(ch.client);
-});
-afterAll(async () => { await ch.close(); });
-beforeEach(async () => { await ch.client.command({ query: 'TRUNCATE TABLE sightline.requests' }); });
+const store = migratedStorePerFile();
 
 const daysAgo = (d: number): string => new Date(Date.now() - d * 86_400_000).toISOString();
 
 async function rows<T>(query: string): Promise<T[]> {
-  return (await ch.client.query({ query, format: 'JSONEachRow' })).json<T>();
+  return (await store().client.query({ query, format: 'JSONEachRow' })).json<T>();
 }
 async function counts(): Promise<{ raw: string; final: string; unique: string }> {
   const [raw] = await rows<{ c: string }>('SELECT count() c FROM sightline.requests');
@@ -30,7 +23,7 @@ describe('row mapping', () => {
   it('every event field round-trips to its column exactly', async () => {
     const day = new Date().toISOString().slice(0, 10);
     const event = makeEvent({ created_at: `${day}T15:09:26.535Z` });
-    await createWriter(ch.client).insert([event]);
+    await createWriter(store().client).insert([event]);
     const [row] = await rows<Record<string, unknown>>('SELECT * EXCEPT (ingested_at, row_version) FROM sightline.requests');
     expect(row).toEqual({
       ...event,
@@ -45,20 +38,20 @@ describe('row mapping', () => {
 
   it('keeps nulls, empty maps, negative sentinels and unicode', async () => {
     const event = makeEvent({ ttfb_ms: null, ttft_ms: null, properties: {}, status: -2, request_body: 'héllo "quoted" \n ✓', stream: false });
-    await createWriter(ch.client).insert([event]);
+    await createWriter(store().client).insert([event]);
     const [row] = await rows<Record<string, unknown>>('SELECT ttfb_ms, ttft_ms, properties, status, request_body, stream FROM sightline.requests');
     expect(row).toEqual({ ttfb_ms: null, ttft_ms: null, properties: {}, status: -2, request_body: 'héllo "quoted" \n ✓', stream: false });
   });
 
   it('keeps 64-bit integers exact, in columns and in sums', async () => {
     const big = Number.MAX_SAFE_INTEGER; // 9007199254740991
-    await createWriter(ch.client).insert([makeEvent({ response_bytes: big }), makeEvent({ response_bytes: big })]);
+    await createWriter(store().client).insert([makeEvent({ response_bytes: big }), makeEvent({ response_bytes: big })]);
     const [row] = await rows<{ s: string; m: string }>('SELECT sum(response_bytes) s, max(response_bytes) m FROM sightline.requests');
     expect(row).toEqual({ s: '18014398509481982', m: '9007199254740991' });
   });
 
   it('Map properties are queryable by key', async () => {
-    await createWriter(ch.client).insert([makeEvent({ properties: { env: 'prod' } }), makeEvent({ properties: { env: 'dev', x: '1' } })]);
+    await createWriter(store().client).insert([makeEvent({ properties: { env: 'prod' } }), makeEvent({ properties: { env: 'dev', x: '1' } })]);
     expect(await rows("SELECT properties['env'] env, mapContains(properties, 'x') hasx FROM sightline.requests ORDER BY env")).toEqual([
       { env: 'dev', hasx: 1 }, { env: 'prod', hasx: 0 },
     ]);
@@ -72,7 +65,7 @@ describe('row mapping', () => {
 describe('idempotence', () => {
   it('a retried batch is dropped at insert by its dedup token, in any order', async () => {
     const batch = Array.from({ length: 50 }, (_, i) => makeEvent({ created_at: daysAgo(1 + 40 * (i % 3)) })); // three partitions
-    const writer = createWriter(ch.client);
+    const writer = createWriter(store().client);
     await writer.insert(batch);
     await writer.insert(batch);
     await writer.insert([...batch].reverse());
@@ -82,28 +75,28 @@ describe('idempotence', () => {
 
   it('an overlapping batch with a new token collapses under FINAL (ReplacingMergeTree)', async () => {
     const batch = Array.from({ length: 20 }, () => makeEvent());
-    const writer = createWriter(ch.client);
+    const writer = createWriter(store().client);
     await writer.insert(batch);
     await writer.insert([...batch.slice(10), makeEvent()]);
     expect(await counts()).toEqual({ raw: '31', final: '21', unique: '21' });
-    await ch.client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
+    await store().client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
     expect((await counts()).raw).toBe('21');
   });
 
   it('the token does not leak into later inserts on the same session', async () => {
     const event = makeEvent();
-    await createWriter(ch.client).insert([event]);
+    await createWriter(store().client).insert([event]);
     const [s] = await rows<{ t: string }>("SELECT getSetting('insert_deduplication_token') t");
     expect(s!.t).toBe('');
     // Same content again without a token: block-hash dedup would drop it; it must not be dropped by a leaked token
     // either, so use a different event.
-    await ch.client.insert({ table: 'sightline.requests', values: [{ ...event, request_id: randomUUID(), created_at: toDateTime64(event.created_at) }], format: 'JSONEachRow' });
+    await store().client.insert({ table: 'sightline.requests', values: [{ ...event, request_id: randomUUID(), created_at: toDateTime64(event.created_at) }], format: 'JSONEachRow' });
     expect((await counts()).raw).toBe('2');
   });
 
   it('splits large inputs into several inserts', async () => {
     const batch = Array.from({ length: 25 }, () => makeEvent());
-    await createWriter(ch.client, { maxRowsPerInsert: 10 }).insert(batch);
+    await createWriter(store().client, { maxRowsPerInsert: 10 }).insert(batch);
     expect(await counts()).toEqual({ raw: '25', final: '25', unique: '25' });
     const [parts] = await rows<{ n: string }>("SELECT count() n FROM system.parts WHERE database='sightline' AND table='requests' AND active");
     expect(Number(parts!.n)).toBeGreaterThanOrEqual(3);
@@ -114,7 +107,7 @@ describe('over HTTP (the path used with a ClickHouse server)', () => {
   it('inserts, deduplicates by token and round-trips through a ClickHouse HTTP endpoint', async () => {
     const { startClickHouseHttp } = await import('../../analytics/http-server.ts');
     const { createClient } = await import('@clickhouse/client');
-    const http = await startClickHouseHttp(ch.connect(), { port: 0, readOnly: false });
+    const http = await startClickHouseHttp(store().connect(), { port: 0, readOnly: false });
     const remote = createClient({ url: `http://127.0.0.1:${http.port}` });
     try {
       const batch = [makeEvent(), makeEvent({ properties: { a: "it's" }, ttfb_ms: null })];
@@ -143,8 +136,8 @@ describe('retention', () => {
     const fresh = makeEvent({ created_at: daysAgo(1) });
     const old = makeEvent({ created_at: daysAgo(200) });
     const expired = makeEvent({ created_at: daysAgo(400) });
-    await createWriter(ch.client).insert([fresh, old, expired]);
-    await ch.client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
+    await createWriter(store().client).insert([fresh, old, expired]);
+    await store().client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
     const got = await rows<{ id: string; b: string; r: string; tokens: string }>('SELECT toString(request_id) id, request_body b, response_body r, toString(prompt_tokens) tokens FROM sightline.requests ORDER BY created_at');
     expect(got).toEqual([
       { id: old.request_id, b: '', r: '', tokens: '1200' },
@@ -155,30 +148,30 @@ describe('retention', () => {
 
 describe('isRetryable', () => {
   it('permanent: the writer reports a batch the engine cannot parse with its ClickHouse type', async () => {
-    const err = await createWriter(ch.client).insert([{ ...makeEvent(), created_at: 'not a time' }]).catch((e: unknown) => e);
+    const err = await createWriter(store().client).insert([{ ...makeEvent(), created_at: 'not a time' }]).catch((e: unknown) => e);
     expect(clickHouseErrorType(err)).toMatch(/^CANNOT_PARSE/);
     expect(isRetryable(err)).toBe(false);
   });
 
   it('permanent: the batch does not parse or has the wrong types', async () => {
-    const bad = await ch.client.exec({ query: 'INSERT INTO sightline.requests FORMAT JSONEachRow', values: (await import('node:stream')).Readable.from(['{"request_id": "not-a-uuid"}\n']) }).catch((e: unknown) => e);
+    const bad = await store().client.exec({ query: 'INSERT INTO sightline.requests FORMAT JSONEachRow', values: (await import('node:stream')).Readable.from(['{"request_id": "not-a-uuid"}\n']) }).catch((e: unknown) => e);
     // chDB throws its own copy of ClickHouseError: same shape, different class.
     expect(clickHouseErrorType(bad)).toBe('CANNOT_PARSE_UUID');
     expect(isRetryable(bad)).toBe(false);
-    const typed = await ch.client.query({ query: "SELECT toUInt8('x')" }).catch((e: unknown) => e);
+    const typed = await store().client.query({ query: "SELECT toUInt8('x')" }).catch((e: unknown) => e);
     expect(clickHouseErrorType(typed)).toBe('CANNOT_PARSE_TEXT');
     expect(isRetryable(typed)).toBe(false);
   });
 
   it('retryable: missing table (deployment state), server pressure, unreachable server', async () => {
-    const missing = await createWriter(ch.client, { table: 'sightline.nope' }).insert([makeEvent()]).catch((e: unknown) => e);
+    const missing = await createWriter(store().client, { table: 'sightline.nope' }).insert([makeEvent()]).catch((e: unknown) => e);
     expect(clickHouseErrorType(missing)).toBe('UNKNOWN_TABLE');
     expect(missing).toMatchObject({ code: '60' });
     expect(isRetryable(missing)).toBe(true);
     for (const type of ['TOO_MANY_PARTS', 'MEMORY_LIMIT_EXCEEDED', 'TIMEOUT_EXCEEDED']) {
       expect(isRetryable(new ClickHouseError({ message: 'x', code: '1', type }))).toBe(true);
     }
-    const unreachable = createClickHouse({ url: 'http://127.0.0.1:9', user: 'default', password: '', dataDir: ch.dataDir });
+    const unreachable = createClickHouse({ url: 'http://127.0.0.1:9', user: 'default', password: '', dataDir: store().dataDir });
     const refused = await createWriter(unreachable).insert([makeEvent()]).catch((e: unknown) => e);
     await unreachable.close();
     expect((refused as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');

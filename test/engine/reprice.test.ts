@@ -1,13 +1,12 @@
 // `sightline reprice` on a real engine (chDB): known rows stored with wrong costs, recomputed from their stored
 // usage; new row versions, the summary per model, filters, dry runs, and a second run that changes nothing.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { migrate } from '../../analytics/migrate.ts';
+import { describe, expect, it } from 'vitest';
 import { formatSummary, reprice, sinceToTimestamp } from '../../cli/reprice.ts';
 import type { RequestEvent } from '../../contracts/event.ts';
 import { createWriter } from '../../ingest/writer.ts';
 import { createCoster } from '../../ledger/cost.ts';
 import { BUNDLED_PRICE_VERSION } from '../../ledger/prices.ts';
-import { freshClickHouse, type TestClickHouse } from '../helpers/clickhouse.ts';
+import { migratedStorePerFile } from '../helpers/clickhouse.ts';
 import { makeEvent } from '../helpers/events.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00.000Z');
@@ -32,30 +31,24 @@ const wrongSonnet = (days: number, org = 'org_acme') =>
 const rightMini = (days: number) =>
   stored({ model: 'gpt-4o-mini', response_model: 'gpt-4o-mini-2024-07-18', created_at: daysAgo(days), prompt_tokens: 1000, completion_tokens: 100, cost_usd: 0.00021 });
 
-let ch: TestClickHouse;
-beforeAll(async () => {
-  ch = await freshClickHouse();
-  await migrate(ch.client);
-});
-afterAll(async () => { await ch.close(); });
-beforeEach(async () => { await ch.client.command({ query: 'TRUNCATE TABLE sightline.requests' }); });
+const store = migratedStorePerFile();
 
 async function costs(): Promise<Record<string, { cost_usd: number; price_version: string }>> {
-  const rs = await ch.client.query({ query: 'SELECT toString(request_id) AS id, cost_usd, price_version FROM sightline.requests FINAL', format: 'JSONEachRow' });
+  const rs = await store().client.query({ query: 'SELECT toString(request_id) AS id, cost_usd, price_version FROM sightline.requests FINAL', format: 'JSONEachRow' });
   return Object.fromEntries((await rs.json<{ id: string; cost_usd: number; price_version: string }>()).map((r) => [r.id, { cost_usd: r.cost_usd, price_version: r.price_version }]));
 }
 async function versions(): Promise<number> {
-  const rs = await ch.client.query({ query: 'SELECT count() AS n FROM sightline.requests', format: 'JSONEachRow' });
+  const rs = await store().client.query({ query: 'SELECT count() AS n FROM sightline.requests', format: 'JSONEachRow' });
   return Number((await rs.json<{ n: string }>())[0]!.n);
 }
 
 describe('reprice', () => {
   it('recomputes wrong costs from stored usage, writes new versions, leaves right and older rows alone', async () => {
     const rows = [wrongSonnet(1), wrongSonnet(3), wrongSonnet(3, 'org_big'), rightMini(2), wrongSonnet(45)];
-    await createWriter(ch.client).insert(rows);
+    await createWriter(store().client).insert(rows);
     const progress: [number, number][] = [];
 
-    const summary = await reprice(ch.client, cost, { since: '30d', dryRun: false, now: NOW, pageRows: 2, onProgress: (d, t) => progress.push([d, t]) });
+    const summary = await reprice(store().client, cost, { since: '30d', dryRun: false, now: NOW, pageRows: 2, onProgress: (d, t) => progress.push([d, t]) });
 
     expect(summary).toMatchObject({ scanned: 4, changed: 3, dryRun: false });
     expect(summary.byModel).toEqual([
@@ -73,19 +66,19 @@ describe('reprice', () => {
     expect(await versions()).toBe(5 + 3); // a new version per changed row until merged
 
     // Everything else of a repriced row is copied as it was.
-    const rs = await ch.client.query({ query: `SELECT * EXCEPT (cost_usd, price_version, row_version, ingested_at) FROM sightline.requests WHERE request_id = {id:UUID} ORDER BY row_version`, query_params: { id: rows[0]!.request_id }, format: 'JSONEachRow' });
+    const rs = await store().client.query({ query: `SELECT * EXCEPT (cost_usd, price_version, row_version, ingested_at) FROM sightline.requests WHERE request_id = {id:UUID} ORDER BY row_version`, query_params: { id: rows[0]!.request_id }, format: 'JSONEachRow' });
     const [oldVersion, newVersion] = await rs.json<Record<string, unknown>>();
     expect(newVersion).toEqual(oldVersion);
 
     // A second run finds nothing to change.
-    const again = await reprice(ch.client, cost, { since: '30d', dryRun: false, now: NOW });
+    const again = await reprice(store().client, cost, { since: '30d', dryRun: false, now: NOW });
     expect(again).toMatchObject({ scanned: 4, changed: 0, byModel: [] });
     expect(await versions()).toBe(8);
   });
 
   it('a dry run reports the same summary and writes nothing', async () => {
-    await createWriter(ch.client).insert([wrongSonnet(1), rightMini(1)]);
-    const summary = await reprice(ch.client, cost, { since: '7d', dryRun: true, now: NOW });
+    await createWriter(store().client).insert([wrongSonnet(1), rightMini(1)]);
+    const summary = await reprice(store().client, cost, { since: '7d', dryRun: true, now: NOW });
     expect(summary).toMatchObject({ scanned: 2, changed: 1, dryRun: true });
     expect(await versions()).toBe(2);
     expect(formatSummary(summary)).toBe([
@@ -99,16 +92,16 @@ describe('reprice', () => {
 
   it('--model and --org narrow what is repriced', async () => {
     const rows = [wrongSonnet(1, 'org_a'), wrongSonnet(1, 'org_b'), stored({ model: 'gpt-4o', response_model: 'gpt-4o-2024-08-06', created_at: daysAgo(1), organization_id: 'org_a', prompt_tokens: 1000, completion_tokens: 100, cost_usd: 1 })];
-    await createWriter(ch.client).insert(rows);
-    expect(await reprice(ch.client, cost, { since: '30d', organization: 'org_a', dryRun: true, now: NOW })).toMatchObject({ scanned: 2, changed: 2 });
-    const byModel = await reprice(ch.client, cost, { since: '30d', model: 'claude-sonnet-4-5-20250929', dryRun: false, now: NOW });
+    await createWriter(store().client).insert(rows);
+    expect(await reprice(store().client, cost, { since: '30d', organization: 'org_a', dryRun: true, now: NOW })).toMatchObject({ scanned: 2, changed: 2 });
+    const byModel = await reprice(store().client, cost, { since: '30d', model: 'claude-sonnet-4-5-20250929', dryRun: false, now: NOW });
     expect(byModel).toMatchObject({ scanned: 2, changed: 2 });
     expect((await costs())[rows[2]!.request_id]!.cost_usd).toBe(1);
   });
 
   it('rows without tokens (errors, invalid answers) are not repriced', async () => {
-    await createWriter(ch.client).insert([stored({ created_at: daysAgo(1), prompt_tokens: 0, completion_tokens: 0, cost_usd: 0, model: 'no-such-model' })]);
-    expect(await reprice(ch.client, cost, { since: '30d', dryRun: false, now: NOW })).toMatchObject({ scanned: 0, changed: 0 });
+    await createWriter(store().client).insert([stored({ created_at: daysAgo(1), prompt_tokens: 0, completion_tokens: 0, cost_usd: 0, model: 'no-such-model' })]);
+    expect(await reprice(store().client, cost, { since: '30d', dryRun: false, now: NOW })).toMatchObject({ scanned: 0, changed: 0 });
   });
 
   it('--since takes days, hours, minutes or a date', () => {

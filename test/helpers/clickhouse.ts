@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createClickHouse } from '../../analytics/client.ts';
+import { migrate } from '../../analytics/migrate.ts';
 
 export interface TestClickHouse {
   client: ClickHouseClient;
@@ -45,4 +47,19 @@ export async function freshClickHouse(): Promise<TestClickHouse> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A migrated store for the test file, emptied of requests before each test: registers the hooks, and returns a
+ * getter (the store opens in beforeAll).
+ */
+export function migratedStorePerFile(): () => TestClickHouse {
+  let ch: TestClickHouse | undefined;
+  beforeAll(async () => {
+    ch = await freshClickHouse();
+    await migrate(ch.client);
+  });
+  afterAll(async () => { await ch?.close(); });
+  beforeEach(async () => { await ch!.client.command({ query: 'TRUNCATE TABLE sightline.requests' }); });
+  return () => ch!;
 }

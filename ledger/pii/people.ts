@@ -1,0 +1,200 @@
+// Person names and street addresses, the two detectors that find people rather than patterns.
+//
+// Names: runs of capitalised words (with the particles, hyphens and apostrophes names carry: `van der Berg`,
+// `Al-Sayed`, `O'Connor`, `Ji-woo`), kept when the words themselves or their context say "person". The words:
+// compromise's lexicon (its first-name, last-name, place, organisation and common-word tags; ~14k entries, shipped
+// in the package, nothing downloaded). The context: a title before (`Dr.`, `Ms.`), a cue before (`Dear`, `Hi`,
+// `my name is`, `ask`, `email`, `with`, `to`, `cc`…), a verb or mark after (`said`, `asked`, `will`, `'s`). Running
+// compromise's own tagger on every body is 50× too slow for the ingest budget (bench/redaction-eval.md has the
+// measurement), and its `people()` misses most names it has no lexicon entry for; its lexicon, applied to the
+// candidates only, keeps the detector at tens of MB/s.
+//
+// Addresses: the street line, in the shapes of the countries we wrote it for: number first (US, UK, Ireland,
+// Australia, Canada: `221B Baker Street`, `1600 Pennsylvania Avenue NW, Suite 200`; France: `12 rue de Rivoli`),
+// street first (Germany, Austria, Switzerland: `Hauptstraße 5`; Netherlands: `Prinsengracht 263`; Nordics:
+// `Drottninggatan 12`; Spain, Italy, Portugal, Brazil, Poland: `Calle Mayor 10`, `Via Roma, 15`, `Rua Augusta, 100`,
+// `ul. Długa 5`) and `PO Box 123`. Not found: Japanese block addresses (`1-2-3 Shibuya`) and streets named
+// without a street word (`Unter den Linden 77`).
+import nlp from 'compromise';
+import { startsAtBoundary } from './boundary.ts';
+import type { PiiSpan } from './boundary.ts';
+
+type Kind = 'first' | 'last' | 'place' | 'common';
+
+const LEXICON_KIND: Readonly<Record<string, Kind>> = {
+  FirstName: 'first', FemaleName: 'first', MaleName: 'first', Person: 'first', LastName: 'last',
+  City: 'place', Country: 'place', Place: 'place', Region: 'place', Organization: 'place', SportsTeam: 'place',
+  Demonym: 'place', Month: 'place', WeekDay: 'place', Currency: 'place', Holiday: 'place',
+};
+
+/** Capitalised words that are not names in chat text: products, places and organisations' words, headings. */
+const NOT_NAMES = [
+  'apple', 'google', 'microsoft', 'amazon', 'tesla', 'samsung', 'adobe', 'notion', 'grammarly', 'salesforce', 'oracle', 'openai',
+  'watch', 'series', 'sheets', 'docs', 'teams', 'studio', 'code', 'visual', 'cloud', 'platform', 'services', 'service', 'web', 'model',
+  'pro', 'max', 'plus', 'premium', 'galaxy', 'tab', 'premiere', 'mustang', 'mach', 'powerpoint', 'excel', 'word', 'outlook', 'slack',
+  'city', 'station', 'lake', 'mount', 'river', 'street', 'road', 'avenue', 'square', 'airport', 'university', 'college', 'school',
+  'hospital', 'bank', 'group', 'inc', 'ltd', 'llc', 'gmbh', 'corp', 'company', 'partners', 'capital', 'holdings', 'foundation', 'institute',
+  'organization', 'organisation', 'association', 'union', 'united', 'nations', 'general', 'assembly', 'world', 'health', 'journal', 'times',
+  'central', 'north', 'south', 'east', 'west', 'new', 'san', 'santa', 'rio', 'janeiro', 'buenos', 'aires', 'como', 'naples', 'rome',
+  'sachs', 'stanley', 'young', 'gamble', 'report', 'summary', 'takeaways', 'items', 'sprint', 'practices', 'design', 'review', 'document',
+  'customer', 'team', 'world', 'update', 'table', 'contents', 'questions', 'engineer', 'remote', 'terms', 'conditions', 'year', 'happy',
+  'executive', 'quarterly', 'revenue', 'action', 'next', 'best', 'please', 'attached', 'frequently', 'asked', 'machine', 'learning', 'key',
+  'all', 'everyone', 'folks', 'there', 'guys', 'sir', 'madam', 'ai', 'api', 'sql', 'pr', 'ok', 'yes', 'no', 'hello', 'welcome',
+];
+
+/** Words before a name that say a person follows (lower case; `Dear`, `Hi` and titles are checked capitalised too). */
+const CUES_BEFORE = new Set([
+  'dear', 'hi', 'hello', 'hey', 'thanks', 'thank', 'regards', 'cheers', 'best', 'sincerely', 'from', 'to', 'cc', 'with', 'by', 'for', 'and',
+  'ask', 'tell', 'email', 'call', 'invite', 'meet', 'met', 'remind', 'congratulate', 'forward', 'reply', 'between', 'candidate', 'patient',
+  'manager', 'colleague', 'boss', 'client', 'customer', 'wife', 'husband', 'son', 'daughter', 'friend', 'mother', 'father', 'named', 'add',
+  'introduce', 'hire', 'thank', 'ping', 'message', 'contact', 'name:', 'is', 'am', 'i\'m', 'about', 'says', 'said',
+]);
+/** Cues strong enough for a single capitalised word the lexicon does not know (`Tell Ananya`, `Hey Min-jun`). */
+const STRONG_CUES = new Set(['dear', 'hi', 'hello', 'hey', 'thanks', 'thank', 'ask', 'tell', 'remind', 'cc', 'regards', 'cheers', 'sincerely']);
+const ARTICLES = new Set(['the', 'a', 'an', 'this', 'that', 'these', 'our', 'your', 'their', 'its']);
+const TITLES = /(?:^|[^\p{L}])(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Dame|Herr|Frau|Mme|Mlle|Sr|Sra|Señor|Señora|Signor|Signora)\.?\s+$/u;
+const CUES_AFTER = /^(?:\s+(?:said|says|asked|wrote|wants|will|would|is|was|has|had|who|from|approved|led|signed|requested|mentioned|thinks|called)\b|['’]s\b|,|\s*\()/u;
+
+const PARTICLES = String.raw`(?:van|von|der|den|de|la|le|del|della|da|di|du|dos|das|bin|binti|bint|al|el|ibn|ben|y|ter)`;
+// O'Connor, McCarthy, Al-Sayed, Ji-woo, María, Çelik: an upper-case letter, lower-case letters, optional inner capital or hyphen part.
+const WORD = String.raw`\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}]+(?:\p{Lu}[\p{Ll}\p{M}]+)?(?:-\p{L}[\p{Ll}\p{M}]*)?`;
+const RUN_RE = new RegExp(String.raw`${WORD}(?:[ \t]+(?:${PARTICLES}[ \t]+)*${WORD}){0,4}`, 'gu');
+const WORD_RE = new RegExp(WORD, 'gu');
+
+let kinds: Map<string, Kind> | undefined;
+/** compromise's lexicon reduced to what names need, built on first use (compromise loads in ~40 ms). */
+function wordKinds(): Map<string, Kind> {
+  if (kinds !== undefined) return kinds;
+  // compromise types its model as `object`; the lexicon is `{ word: tag | tags }`.
+  const lexicon = (nlp.model() as { one?: { lexicon?: Record<string, string | string[]> } }).one?.lexicon ?? {};
+  const out = new Map<string, Kind>();
+  for (const [word, tags] of Object.entries(lexicon)) {
+    if (word.includes(' ')) continue;
+    const first = Array.isArray(tags) ? tags[0] : tags;
+    out.set(word, (first !== undefined ? LEXICON_KIND[first] : undefined) ?? 'common');
+  }
+  for (const w of NOT_NAMES) out.set(w, 'place');
+  kinds = out;
+  return out;
+}
+
+interface Word { text: string; start: number; end: number; kind: Kind | undefined }
+
+function wordsOf(run: string, offset: number, k: Map<string, Kind>): Word[] {
+  const out: Word[] = [];
+  WORD_RE.lastIndex = 0;
+  for (let m = WORD_RE.exec(run); m !== null; m = WORD_RE.exec(run)) {
+    const lower = m[0].toLowerCase();
+    // A hyphenated word is a name when one of its parts is (`Jean-Luc`, `Min-jun`), never a common word because
+    // of one (`jean` and `min` are nouns to the lexicon).
+    const parts = lower.includes('-') ? lower.split('-') : [];
+    const kind = k.get(lower) ?? (parts.some((p) => k.get(p) === 'first' || k.get(p) === 'last') ? 'first' : parts.some((p) => k.get(p) === 'place') ? 'place' : undefined);
+    out.push({ text: m[0], start: offset + m.index, end: offset + m.index + m[0].length, kind });
+  }
+  return out;
+}
+
+/** The word before `pos` (lower case), skipping spaces and a JSON `\n` escape; '' at the start of a line. */
+function previousWord(text: string, pos: number): string {
+  let i = pos;
+  while (i > 0 && (text[i - 1] === ' ' || text[i - 1] === '\t')) i--;
+  if (i >= 2 && text[i - 2] === '\\' && text[i - 1] === 'n') i -= 2; // `Regards,\nJane`: the line above still cues
+  else if (i > 0 && text[i - 1] === '\n') i -= 1;
+  while (i > 0 && (text[i - 1] === ',' || text[i - 1] === ' ')) i--;
+  let j = i;
+  while (j > 0 && /[\p{L}'’:]/u.test(text[j - 1]!)) j--;
+  return text.slice(j, i).toLowerCase();
+}
+
+function atSentenceStart(text: string, pos: number): boolean {
+  let i = pos;
+  while (i > 0 && text[i - 1] === ' ') i--;
+  if (i === 0) return true;
+  const c = text[i - 1]!;
+  return c === '.' || c === '!' || c === '?' || c === '"' || c === '\n' || (c === 'n' && text[i - 2] === '\\');
+}
+
+export function scanPersonNames(text: string, out: PiiSpan[]): void {
+  const k = wordKinds();
+  RUN_RE.lastIndex = 0;
+  for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
+    if (!startsAtBoundary(text, m.index, '')) continue;
+    let words = wordsOf(m[0], m.index, k);
+    // Cue and common words leading the run are the sentence around the name (`Thanks`, `Ask`, `Hey`), not part of
+    // it. Not at the end: many surnames are common words too (`Berg`, `Baker`, `Le`).
+    let cue = '';
+    while (words.length > 0 && (words[0]!.kind === 'common' || CUES_BEFORE.has(words[0]!.text.toLowerCase()))) {
+      cue = words[0]!.text.toLowerCase();
+      words = words.slice(1);
+    }
+    // Names take no article: `The Eiffel Tower is…`, `Our Customer Success Team will…`.
+    if (words.length === 0 || words.some((w) => w.kind === 'place') || ARTICLES.has(cue)) continue;
+    const start = words[0]!.start;
+    const end = words[words.length - 1]!.end;
+    if (isPerson(text, start, end, words, cue)) out.push({ start, end, type: 'person_name' });
+  }
+}
+
+function isPerson(text: string, start: number, end: number, words: readonly Word[], cueWord: string): boolean {
+  const named = words.some((w) => w.kind === 'first' || w.kind === 'last');
+  const before = cueWord || previousWord(text, start);
+  const titled = TITLES.test(text.slice(Math.max(0, start - 12), start));
+  const cue = titled || CUES_BEFORE.has(before) || /my name is\s+$|i am\s+$|this is\s+$/i.test(text.slice(Math.max(0, start - 12), start));
+  const after = CUES_AFTER.test(text.slice(end, end + 14));
+  if (words.length === 1) {
+    const kind = words[0]!.kind;
+    return (kind === 'first' && cue) || (kind === 'last' && titled) || (kind === undefined && (titled || STRONG_CUES.has(before)));
+  }
+  if (named) return cue || after || !atSentenceStart(text, start) || words.length >= 2;
+  // Names no lexicon knows (most of the world's): two or more capitalised words with a person's context.
+  return cue || after;
+}
+
+// ---- street addresses ----
+
+const STREET_WORD = String.raw`\p{Lu}[\p{L}\p{M}.'’-]*`;
+// Abbreviations may carry their dot (`St.`); a full word's following dot ends the sentence, not the street.
+const NUMBER_FIRST_TYPES = String.raw`(?:Street|Avenue|Road|Boulevard|Lane|Drive|Way|Court|Place|Terrace|Crescent|Close|Gardens|Parade|Parkway|Square|Highway|Row|Mews|Grove|Hill|Walk)\b|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Pkwy|Sq|Hwy)\b\.?`;
+const FRENCH_TYPES = 'rue|avenue|av\\.|boulevard|bd|place|allée|chemin|impasse|quai|cours|route';
+const COMPOUND_TYPES = 'straße|strasse|str\\.|weg|platz|allee|gasse|ring|damm|ufer|gracht|straat|laan|plein|kade|singel|gatan|vägen|gata|gade|vej|veien';
+const STREET_FIRST_TYPES = 'Calle|C/|Avenida|Avda\\.|Av\\.|Paseo|Plaza|Plaça|Carrer|Camino|Ronda|Via|Viale|Piazza|Piazzale|Corso|Largo|Vicolo|Rua|Praça|Travessa|Alameda|ul\\.|ulica|al\\.|aleja|plac';
+const CONNECT = String.raw`(?:(?:de|del|della|dei|degli|di|da|do|dos|das|de la|de las|de los|des|du|de l'|d'|d’)\s?)?`;
+const UNIT = String.raw`(?:,?\s(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Flat)\.?\s?[A-Za-z0-9-]+|,?\s#\d+)?`;
+const STREET_RE = new RegExp(
+  [
+    // 221B Baker Street, 1600 Pennsylvania Avenue NW, Suite 200; Flat 4, 12 Mill Lane
+    String.raw`(?:(?:Flat|Apt|Unit|Suite)\s[A-Za-z0-9]+,\s)?\d{1,5}[A-Za-z]?\s(?:${STREET_WORD}\s){1,4}(?:${NUMBER_FIRST_TYPES})(?:\s(?:NW|NE|SW|SE|N|S|E|W)\b)?${UNIT}`,
+    // 12 rue de Rivoli, 8 bis avenue des Champs-Élysées
+    String.raw`\d{1,4}(?:\s(?:bis|ter))?,?\s(?:${FRENCH_TYPES})\s${CONNECT}${STREET_WORD}(?:\s${STREET_WORD}){0,3}`,
+    // Hauptstraße 5, Berliner Straße 12a, Prinsengracht 263, Drottninggatan 12
+    String.raw`(?:\p{Lu}\p{Ll}+\s)?\p{Lu}\p{Ll}*(?:${COMPOUND_TYPES})\s\d{1,4}(?:\s?[a-z](?![\p{L}]))?`,
+    String.raw`\p{Lu}\p{Ll}+\s(?:Straße|Strasse|Weg|Platz|Allee|Gasse|Ring)\s\d{1,4}[a-z]?`,
+    // Calle Mayor 10, Via Roma, 15, Rua Augusta, 100, ul. Długa 5
+    String.raw`(?:${STREET_FIRST_TYPES})\s${CONNECT}(?:${STREET_WORD}\s?){1,4},?\s(?:nº\s?|n\.\s?)?\d{1,4}[A-Za-z]?`,
+    String.raw`P\.?\s?O\.?\sBox\s\d{1,6}`,
+  ].map((s) => `(?:${s})`).join('|') + String.raw`(?![\p{L}\d])`,
+  'gu',
+);
+
+/**
+ * What every street line above contains: a number before a capitalised or French street word, a street word
+ * before a number, or `Box` and a number. One test of this skips STREET_RE (whose alternatives start at every
+ * digit and capital) on the text that has no address, which is nearly all of it.
+ */
+const STREET_HINT = new RegExp(
+  String.raw`\d[A-Za-z]?,?\s(?:\p{Lu}|(?:bis|ter)\s|${FRENCH_TYPES})|(?:${COMPOUND_TYPES}|Straße|Strasse|Weg|Platz|Allee|Gasse|Ring)\s\d|(?:${STREET_FIRST_TYPES})\s|Box\s\d`,
+  'u',
+);
+
+export function scanStreetAddresses(text: string, out: PiiSpan[]): void {
+  if (!STREET_HINT.test(text)) return;
+  STREET_RE.lastIndex = 0;
+  for (let m = STREET_RE.exec(text); m !== null; m = STREET_RE.exec(text)) {
+    if (!startsAtBoundary(text, m.index, '')) {
+      STREET_RE.lastIndex = m.index + 1;
+      continue;
+    }
+    const value = m[0].replace(/[\s,]+$/u, '');
+    out.push({ start: m.index, end: m.index + value.length, type: 'street_address' });
+  }
+}
