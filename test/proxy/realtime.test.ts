@@ -163,6 +163,9 @@ describe('a realtime session', () => {
       cache_read_tokens: MOCK_USAGE[0].input_token_details.cached_tokens + MOCK_USAGE[1].input_token_details.cached_tokens,
       cache_write_tokens: 0,
       reasoning_tokens: 0,
+      input_audio_tokens: MOCK_USAGE[0].input_token_details.audio_tokens + MOCK_USAGE[1].input_token_details.audio_tokens,
+      cache_audio_read_tokens: MOCK_USAGE[0].input_token_details.cached_tokens_details.audio_tokens + MOCK_USAGE[1].input_token_details.cached_tokens_details.audio_tokens,
+      output_audio_tokens: MOCK_USAGE[0].output_token_details.audio_tokens + MOCK_USAGE[1].output_token_details.audio_tokens,
     };
     expect(event).toMatchObject({
       provider: 'openai', endpoint: 'realtime', method: 'GET', stream: true, status: 101,
@@ -177,8 +180,11 @@ describe('a realtime session', () => {
     expect(event.ttfb_ms).toBeGreaterThan(0);
     expect(event.response_body).toBe(MOCK_TRANSCRIPTS.join('\n'));
     expect(event.request_body).toBe('');
-    // gpt-realtime's rates per million: input 4, cached input 0.4, output 16.
-    const expectedUsd = ((usage.prompt_tokens - usage.cache_read_tokens) * 4 + usage.cache_read_tokens * 0.4 + usage.completion_tokens * 16) / 1e6;
+    // gpt-realtime's rates per million: text input 4, audio input 32, cached input (text and audio) 0.4, text output 16,
+    // audio output 64.
+    const uncachedAudio = usage.input_audio_tokens - usage.cache_audio_read_tokens;
+    const uncachedText = usage.prompt_tokens - usage.cache_read_tokens - uncachedAudio;
+    const expectedUsd = (uncachedText * 4 + uncachedAudio * 32 + usage.cache_read_tokens * 0.4 + (usage.completion_tokens - usage.output_audio_tokens) * 16 + usage.output_audio_tokens * 64) / 1e6;
     expect(event.cost_usd).toBeCloseTo(expectedUsd, 12);
     expect(event.cost_usd).toBe(createCoster({ overrides: {} })('openai', MOCK_SESSION_MODEL, usage, Date.parse(event.created_at)).cost_usd);
 

@@ -10,7 +10,7 @@ const done = (response: Record<string, unknown>) => ({ type: 'response.done', ev
 
 describe('OpenAI Realtime usage', () => {
   it('maps input (cached included), cached and output tokens', () => {
-    expect(openAiRealtimeUsage(MOCK_USAGE[0])).toEqual({ prompt_tokens: 132, completion_tokens: 121, cache_read_tokens: 64, cache_write_tokens: 0, reasoning_tokens: 0 });
+    expect(openAiRealtimeUsage(MOCK_USAGE[0])).toEqual({ prompt_tokens: 132, completion_tokens: 121, cache_read_tokens: 64, cache_write_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 13, output_audio_tokens: 91 });
     expect(openAiRealtimeUsage(null)).toBeNull();
     expect(openAiRealtimeUsage({ total_tokens: 3 })).toBeNull();
     // A cached count above the input is clamped, never trusted into a negative uncached part.
@@ -27,7 +27,7 @@ describe('OpenAI Realtime usage', () => {
       'not an object',
     ]);
     expect(extracted).toEqual({
-      usage: { prompt_tokens: 1332, completion_tokens: 271, cache_read_tokens: 1088, cache_write_tokens: 0, reasoning_tokens: 0 },
+      usage: { prompt_tokens: 1332, completion_tokens: 271, cache_read_tokens: 1088, cache_write_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 813, cache_audio_read_tokens: 640, output_audio_tokens: 91 },
       response_model: 'gpt-realtime-2025-08-28',
       finish_reason: 'completed',
       error_type: '',
