@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders the CLI's code lives in (tests run through vitest, not from here; benches add bench/). */
-const SOURCE_DIRS = ['cli', 'config', 'contracts', 'providers', 'ledger', 'proxy', 'bus', 'ingest', 'analytics', 'dashboards', 'otel'];
+const SOURCE_DIRS = ['cli', 'config', 'contracts', 'providers', 'ledger', 'panels', 'proxy', 'bus', 'ingest', 'analytics', 'dashboards', 'otel'];
 /** Files read at run time relative to the code (migrations, fixtures), copied beside it. */
 const ASSET = /^(?!.*\.(ts|md)$)/;
 const OUT = path.join(ROOT, '.build');

@@ -1,8 +1,10 @@
-// The control plane: everything under /_sightline/ (health, metrics; the admin API and console later). express
+// The control plane: everything under /_sightline/ (health, metrics, the console: proxy/console.ts). express
 // serves it and never a provider route, so its routing and middleware cost nothing on the request path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
+import type { Config } from '../config/index.ts';
 import type { EventSink } from '../contracts/sink.ts';
+import { createConsole } from './console.ts';
 import type { Outcome } from './context.ts';
 
 /** Sightline's own endpoints; no provider prefix can start with an underscore. */
@@ -13,9 +15,11 @@ export interface ControlPlaneDeps {
   counters: () => { outcomes: Readonly<Record<Outcome, number>>; unlogged: { served: number; rejected: number } };
   /** Extra gauges and counters (spool, forwarder), read when scraped. */
   metrics?: () => Readonly<Record<string, number>>;
+  /** With a config, the console is served at /_sightline/ (its pages and /_sightline/api/console/*). */
+  config?: Config;
 }
 
-export function createControlPlane({ sink, counters, metrics }: ControlPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createControlPlane({ sink, counters, metrics, config }: ControlPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -47,6 +51,7 @@ export function createControlPlane({ sink, counters, metrics }: ControlPlaneDeps
     }
     res.type('text/plain; version=0.0.4').send(text);
   });
+  if (config) app.use(ADMIN_PREFIX, createConsole({ config }));
   app.use((req, res) => {
     res.status(404).json({ error: { message: `No control-plane route ${req.method} ${req.path}; see ${ADMIN_PREFIX}/health and ${ADMIN_PREFIX}/metrics.`, type: 'not_found_error', code: 'sightline_not_found' } });
   });

@@ -89,6 +89,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   let drained: (() => void)[] = [];
   const control = createControlPlane({
     sink,
+    config,
     counters: () => ({ outcomes, unlogged }),
     metrics: () => ({ ...deps.metrics?.(), ...gateway.metrics() }),
   });
