@@ -177,24 +177,44 @@ const STREET_RE = new RegExp(
 );
 
 /**
- * What every street line above contains: a number before a capitalised or French street word, a street word
- * before a number, or `Box` and a number. One test of this skips STREET_RE (whose alternatives start at every
- * digit and capital) on the text that has no address, which is nearly all of it.
+ * Shortcuts past STREET_RE (whose alternatives start at every digit and capital): a number-first street has a
+ * number before a capitalised or French street word, which one scan for a digit finds; a street-first one has a
+ * number after its street word, so only the text just before each number that follows a word is looked at.
+ * Without the `u` flag (and its \p classes), which measured ~2× slower over prose: upper case as Latin ranges.
  */
-const STREET_HINT = new RegExp(
-  String.raw`\d[A-Za-z]?,?\s(?:\p{Lu}|(?:bis|ter)\s|${FRENCH_TYPES})|(?:${COMPOUND_TYPES}|Straße|Strasse|Weg|Platz|Allee|Gasse|Ring)\s\d|(?:${STREET_FIRST_TYPES})\s|Box\s\d`,
-  'u',
-);
+const NUMBER_FIRST_HINT = new RegExp(String.raw`\d[A-Za-z]?,? (?:[A-ZÀ-ÖØ-Þ]|(?:bis|ter) |${FRENCH_TYPES})`);
+const NUMBER_AFTER_WORD = /[A-Za-zÀ-ÿ.],? \d/g;
+/** How far before its number a street-first street can start (`Avenida de la Constitución, nº 12`). */
+const LOOK_BACK = 48;
+const STREET_WORD_BEFORE = new RegExp(String.raw`(?:${COMPOUND_TYPES}|Straße|Strasse|Weg|Platz|Allee|Gasse|Ring|Box)\.?,? $|(?:^|[^\p{L}])(?:${STREET_FIRST_TYPES}) `, 'u');
 
 export function scanStreetAddresses(text: string, out: PiiSpan[]): void {
-  if (!STREET_HINT.test(text)) return;
-  STREET_RE.lastIndex = 0;
-  for (let m = STREET_RE.exec(text); m !== null; m = STREET_RE.exec(text)) {
+  if (NUMBER_FIRST_HINT.test(text)) {
+    streetsFrom(text, 0, text.length, out);
+    return;
+  }
+  let scannedTo = 0;
+  NUMBER_AFTER_WORD.lastIndex = 0;
+  for (let m = NUMBER_AFTER_WORD.exec(text); m !== null; m = NUMBER_AFTER_WORD.exec(text)) {
+    const from = Math.max(scannedTo, m.index - LOOK_BACK);
+    const digit = m.index + m[0].length - 1;
+    if (!STREET_WORD_BEFORE.test(text.slice(from, digit))) continue;
+    scannedTo = streetsFrom(text, from, digit, out);
+  }
+}
+
+/** STREET_RE's matches starting in [from, until]; returns where the last one ended (or `until`). */
+function streetsFrom(text: string, from: number, until: number, out: PiiSpan[]): number {
+  let end = until;
+  STREET_RE.lastIndex = from;
+  for (let m = STREET_RE.exec(text); m !== null && m.index <= until; m = STREET_RE.exec(text)) {
     if (!startsAtBoundary(text, m.index, '')) {
       STREET_RE.lastIndex = m.index + 1;
       continue;
     }
     const value = m[0].replace(/[\s,]+$/u, '');
     out.push({ start: m.index, end: m.index + value.length, type: 'street_address' });
+    end = m.index + m[0].length;
   }
+  return end;
 }
