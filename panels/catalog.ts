@@ -3,8 +3,8 @@
 // ClickHouse plugin's macros and the dashboard's template variables, every filter behind $__conditionalAll so
 // All (or an empty textbox) drops it.
 //
-// Rollup panels read the materialized views of migrations 0009–0012 and are exact to their bucket: the hour (or day,
-// or 5 minutes) that contains `from` counts whole. Raw panels read sightline.audit_trail (requests FINAL), exact
+// Rollup panels read the materialized views of migrations 0009–0012 and 0014 and are exact to their bucket: the hour
+// (or day, or 5 minutes) that contains `from` counts whole. Raw panels read sightline.audit_trail (requests FINAL), exact
 // to the millisecond. `source` says which, and so which benchmark target a panel has (≤ 100 ms / ≤ 1 s).
 //
 // Every panel filters on $organisation, so a caller scoped to one organisation (the console with an organisation
@@ -66,16 +66,27 @@ const ROLLUP_PROPERTY = equals('value', 'property_value');
 
 const HOURS = "hour >= toStartOfHour($__fromTime, 'UTC') AND hour <= $__toTime";
 const DAYS = "day >= toDate($__fromTime, 'UTC') AND day <= toDate($__toTime, 'UTC')";
-const FIVE_MINUTES = "bucket >= toStartOfFiveMinutes($__fromTime, 'UTC') AND bucket <= $__toTime";
+/** Ranges over two days read the hourly health rollup (0014), shorter ones the 5-minute one (0011). */
+const LONG_RANGE = 'dateDiff(\'second\', $__fromTime, $__toTime) > 172800';
 
 const where = (...conditions: string[]): string => `WHERE ${conditions.join('\n  AND ')}`;
 /** A series bucket no finer than the rollup's own grain. */
-const bucketOf = (column: string, grainSeconds: number): string =>
+const bucketOf = (column: string, grainSeconds: number | string): string =>
   `toStartOfInterval(${column}, INTERVAL greatest($__interval_s, ${grainSeconds}) second)`;
 
 const COST_HOURLY_FILTER = where(HOURS, ORG, TEAM, KEY, PROVIDER, MODEL);
 const COST_HOURLY_VARS: readonly VariableName[] = ['organisation', 'team', 'key', 'provider', 'model'];
-const HEALTH_FILTER = where(FIVE_MINUTES, ORG, PROVIDER, MODEL);
+// Both branches are there; the range decides which one reads anything (the other's WHERE folds to false).
+const HEALTH = `(
+  SELECT * FROM sightline.provider_health_5m
+  WHERE NOT ${LONG_RANGE} AND bucket >= toStartOfFiveMinutes($__fromTime, 'UTC') AND bucket <= $__toTime
+  UNION ALL
+  SELECT * FROM sightline.provider_health_1h
+  WHERE ${LONG_RANGE} AND bucket >= toStartOfHour($__fromTime, 'UTC') AND bucket <= $__toTime
+) AS h
+${where(ORG, PROVIDER, MODEL)}`;
+/** The health rollup's own grain: no series bucket is finer. */
+const HEALTH_GRAIN = `if(${LONG_RANGE}, 3600, 300)`;
 const HEALTH_VARS: readonly VariableName[] = ['organisation', 'provider', 'model'];
 const PROPERTY_FILTER = where(DAYS, ORG, TEAM, KEY, PROVIDER, MODEL, 'property = ${property:singlequote}', ROLLUP_PROPERTY);
 const PROPERTY_VARS: readonly VariableName[] = [...COST_HOURLY_VARS, 'property', 'property_value'];
@@ -136,7 +147,7 @@ GROUP BY ${outer}
 ORDER BY prompt_cache_saved_usd + gateway_saved_usd DESC, ${outer}` : ''}`;
 }
 
-// Over `sightline.provider_health_5m AS h`: qualified, so `calls` inside the rates is the column, not the alias.
+// Over the health rollup `h`: qualified, so `calls` inside the rates is the column, not the alias.
 const HEALTH_COLUMNS = `sum(h.calls) AS calls,
   if(sum(h.calls) = 0, 0, 1 - sum(h.status_2xx) / sum(h.calls)) AS error_rate,
   if(sum(h.calls) = 0, 0, sum(h.status_429) / sum(h.calls)) AS rate_429,
@@ -144,12 +155,11 @@ const HEALTH_COLUMNS = `sum(h.calls) AS calls,
   sum(h.retries) AS retries,
   sum(h.fallbacks) AS fallbacks`;
 
-/** p50 / p95 / p99 of a t-digest column of provider_health_5m per interval (at least its 5 minutes). */
+/** p50 / p95 / p99 of a t-digest column of the health rollup per interval (at least the rollup's grain). */
 const quantilesOverTime = (digest: string): string => `SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99
 FROM (
-  SELECT ${bucketOf('bucket', 300)} AS time, quantilesTDigestMerge(0.5, 0.95, 0.99)(${digest}) AS q
-  FROM sightline.provider_health_5m
-  ${HEALTH_FILTER}
+  SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time, quantilesTDigestMerge(0.5, 0.95, 0.99)(${digest}) AS q
+  FROM ${HEALTH.replaceAll('\n', '\n  ')}
   GROUP BY time
 )
 ORDER BY time`;
@@ -266,13 +276,13 @@ ORDER BY time`,
   },
   latency_over_time: {
     id: 'latency_over_time', title: 'Latency p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
-    description: 'Whole-call latency quantiles per interval (at least 5 minutes), t-digest merged across buckets.',
+    description: 'Whole-call latency quantiles per interval (at least 5 minutes, an hour beyond two days), t-digest merged across buckets.',
     sql: quantilesOverTime('latency_ms_q'),
     variables: HEALTH_VARS,
   },
   ttft_over_time: {
     id: 'ttft_over_time', title: 'Time to first token p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
-    description: 'TTFT quantiles per interval (at least 5 minutes), over the calls that had a first token.',
+    description: 'TTFT quantiles per interval (at least 5 minutes, an hour beyond two days), over the calls that had a first token.',
     sql: quantilesOverTime('ttft_ms_q'),
     variables: HEALTH_VARS,
   },
@@ -286,23 +296,21 @@ ORDER BY time`,
   if(sum(stream_generation_ms) = 0, 0, sum(stream_output_tokens) / (sum(stream_generation_ms) / 1000)) AS stream_tokens_per_s,
   quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_ms_q) AS lat,
   quantilesTDigestMerge(0.5, 0.95, 0.99)(ttft_ms_q) AS ttft
-FROM sightline.provider_health_5m AS h
-${HEALTH_FILTER}
+FROM ${HEALTH}
 GROUP BY provider, model, deployment
 ORDER BY calls DESC, provider, model, deployment`,
     variables: HEALTH_VARS,
   },
   errors_over_time: {
     id: 'errors_over_time', title: 'Errors by status class', type: 'timeseries', unit: 'percentunit', format: 'time_series', source: 'rollup',
-    description: 'Share of calls per interval (at least 5 minutes) answered 4xx, 429 (also in 4xx), 5xx, not answered (-1) or cut mid-stream (-2).',
-    sql: `SELECT ${bucketOf('bucket', 300)} AS time,
+    description: 'Share of calls per interval (at least 5 minutes, an hour beyond two days) answered 4xx, 429 (also in 4xx), 5xx, not answered (-1) or cut mid-stream (-2).',
+    sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time,
   sum(status_4xx) / sum(calls) AS rate_4xx,
   sum(status_429) / sum(calls) AS rate_429,
   sum(status_5xx) / sum(calls) AS rate_5xx,
   sum(no_response) / sum(calls) AS rate_no_response,
   sum(stream_cut) / sum(calls) AS rate_cut_stream
-FROM sightline.provider_health_5m
-${HEALTH_FILTER}
+FROM ${HEALTH}
 GROUP BY time
 ORDER BY time`,
     variables: HEALTH_VARS,
@@ -310,10 +318,9 @@ ORDER BY time`,
   tokens_per_second: {
     id: 'tokens_per_second', title: 'Stream output tokens per second', type: 'timeseries', unit: 'short', format: 'time_series', source: 'rollup',
     description: 'Completion tokens over the time from first token to end, for successful streams, per interval and provider.',
-    sql: `SELECT ${bucketOf('bucket', 300)} AS time, provider,
+    sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time, provider,
   if(sum(stream_generation_ms) = 0, 0, sum(stream_output_tokens) / (sum(stream_generation_ms) / 1000)) AS tokens_per_s
-FROM sightline.provider_health_5m
-${HEALTH_FILTER}
+FROM ${HEALTH}
 GROUP BY time, provider
 ORDER BY time, provider`,
     variables: HEALTH_VARS,
@@ -321,9 +328,8 @@ ORDER BY time, provider`,
   retries_over_time: {
     id: 'retries_over_time', title: 'Retries and fallbacks', type: 'timeseries', unit: 'short', format: 'time_series', source: 'rollup',
     description: 'Extra upstream attempts the gateway made per interval: retries (same deployment) and fallbacks (another one).',
-    sql: `SELECT ${bucketOf('bucket', 300)} AS time, sum(retries) AS retries, sum(fallbacks) AS fallbacks, sum(calls_fallen_back) AS calls_fallen_back
-FROM sightline.provider_health_5m
-${HEALTH_FILTER}
+    sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time, sum(retries) AS retries, sum(fallbacks) AS fallbacks, sum(calls_fallen_back) AS calls_fallen_back
+FROM ${HEALTH}
 GROUP BY time
 ORDER BY time`,
     variables: HEALTH_VARS,
@@ -332,8 +338,7 @@ ORDER BY time`,
     id: 'health_summary', title: 'Health', type: 'stat', unit: 'percentunit', format: 'table', source: 'rollup',
     description: 'Error rate, 429 rate, cut streams, retries and fallbacks over the range.',
     sql: `SELECT ${HEALTH_COLUMNS.replaceAll('\n', '\n  ')}
-FROM sightline.provider_health_5m AS h
-${HEALTH_FILTER}`,
+FROM ${HEALTH}`,
     variables: HEALTH_VARS,
   },
   sessions: {

@@ -158,6 +158,17 @@ describe('provider latency and errors panels', () => {
     expect(b).toMatchObject({ calls: '2', error_rate: 0.5, rate_429: 0 });
   });
 
+  it('ranges over two days read the hourly rollup: the same counts, rates and quantiles at hourly buckets', async () => {
+    const threeDays = { from: new Date(DAY0.getTime() - DAY_MS), to: new Date(DAY0.getTime() + 2 * DAY_MS) };
+    expect((await panel('health_summary', { ...org('org_a'), ...threeDays }))[0]).toEqual({ calls: '4', error_rate: 0.5, rate_429: 0.25, cut_streams: '1', retries: '1', fallbacks: '1' });
+    expect((await panel('tokens_per_second', { ...org('org_a'), ...threeDays, intervalMs: 300_000 })).map((r) => [r.time, r.provider, r.tokens_per_s]))
+      .toEqual([[at(10).slice(0, 19).replace('T', ' '), 'openai', 1250], [at(11).slice(0, 19).replace('T', ' '), 'anthropic', 0]]);
+    const [q] = await panel('provider_health', { ...org('org_q'), ...threeDays });
+    expect(Math.abs(num(q, 'latency_p95_ms') - 95.05)).toBeLessThanOrEqual(1);
+    const [hourly] = await rows<{ calls: string }>('SELECT sum(calls) AS calls FROM sightline.provider_health_1h');
+    expect(hourly!.calls).toBe(String(SEED.length + 1));
+  });
+
   it('stream output tokens per second: completion tokens over first token → end, successful streams only', async () => {
     // A1 100 tokens in 80 ms, A2 200 in 160 ms; A4 was cut (-2) and does not count
     expect((await panel('tokens_per_second', org('org_a'))).map((r) => [r.provider, r.tokens_per_s])).toEqual([['openai', 1250], ['anthropic', 0]]);
@@ -250,6 +261,7 @@ describe('redelivered events (analytics/README.md)', () => {
   it('a batch replayed with its dedup token is dropped from the rollups too', async () => {
     await seed(ch.client);
     expect(await panel('calls_total')).toEqual([{ calls: '106', errors: '2' }]);
+    expect((await panel('health_summary', { from: new Date(DAY0.getTime() - DAY_MS), to: new Date(DAY0.getTime() + 2 * DAY_MS) }))[0]).toMatchObject({ calls: String(SEED.length + 1) });
     const [raw] = await rows<{ n: string }>('SELECT count() AS n FROM sightline.requests');
     expect(raw!.n).toBe(String(SEED.length + 1));
   });
@@ -264,6 +276,8 @@ describe('redelivered events (analytics/README.md)', () => {
     expect(num((await panel('spend_total', org('org_a')))[0], 'spend_usd')).toBeCloseTo(0.035, 9);
     expect((await panel('sessions', org('org_a'))).map((r) => r.calls)).toEqual(['2', '2']);
     expect((await panel('health_summary', org('org_q')))[0]).toMatchObject({ calls: String(Q.length) });
+    const [hourly] = await rows<{ calls: string }>(`SELECT sum(calls) AS calls FROM sightline.provider_health_1h WHERE organization_id = 'org_a'`);
+    expect(hourly!.calls).toBe('4');
     expect((await panel('cache_summary', org('org_c')))[0]).toMatchObject({ gateway_saved_usd: 0.25 });
   });
 });

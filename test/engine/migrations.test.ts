@@ -14,7 +14,7 @@ function migrationsDir(files: Record<string, string>): string {
 /** What the shipped migrations create: the calls, the bookkeeping, and the #17 rollups and views over the calls. */
 const SHIPPED_TABLES = [
   'audit_log', 'audit_trail', 'cost_hourly', 'cost_hourly_mv', 'cost_properties_daily', 'cost_properties_daily_mv', 'cost_users_daily',
-  'cost_users_daily_mv', 'model_prices', 'provider_health_5m', 'provider_health_5m_mv', 'requests', 'schema_migrations',
+  'cost_users_daily_mv', 'model_prices', 'provider_health_1h', 'provider_health_1h_mv', 'provider_health_5m', 'provider_health_5m_mv', 'requests', 'schema_migrations',
   'session_paths_daily', 'session_paths_daily_mv', 'sessions_daily', 'sessions_daily_mv',
 ];
 
