@@ -102,6 +102,7 @@ export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv =
   console.log(`  events: ${pipeline.describe}`);
   console.log(`  OpenAI SDK:    baseURL ${proxy.url}/openai/v1`);
   console.log(`  Anthropic SDK: baseURL ${proxy.url}/anthropic`);
+  console.log(`  console: ${proxy.url}/_sightline/${config.admin.keys.length > 0 ? ' (admin key off loopback: admin.keys)' : ''}`);
   if (config.sink === 'spool' && config.clickhouse.url === undefined && config.clickhouse.http_port > 0) {
     console.log(`  query:  curl 'http://127.0.0.1:${config.clickhouse.http_port}/?query=SELECT+count()+FROM+sightline.requests'  or  npx sightline sql "…"`);
   }
