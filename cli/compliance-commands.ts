@@ -10,8 +10,8 @@ import { verifyAdminKey, type AdminPrincipal } from '../contracts/tenancy.ts';
 import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
 import { resolveRetention, retentionOf } from '../analytics/migrate.ts';
 import {
-  eraseUser, exportUser, formatErase, formatReport, formatRetention, openScope, report, ReportBySchema, showRetention, timeRange,
-  type Scope,
+  eraseUser, exportUser, formatErase, formatReport, formatRetention, grantOrganisation, openScope, report, ReportBySchema, showRetention,
+  timeRange, type Scope,
 } from './compliance.ts';
 
 type ConfigFor = (overrides: Record<string, string | undefined>) => Config;
@@ -182,6 +182,29 @@ export function registerComplianceCommands(program: Command, configFor: ConfigFo
       await run('audit erase', scope, async (s) => {
         const result = await eraseUser(s, opts.user, tty ? (step) => process.stderr.write(`${step}\n`) : undefined);
         process.stdout.write(formatErase(result, opts.format));
+      });
+    });
+
+  const tenants = program.command('tenants').description('Tenant isolation on a ClickHouse server (the embedded store filters by admin key instead).');
+  const GrantOptions = z.object({
+    config: z.string().optional(),
+    org: z.string().min(1),
+    clickhouseUser: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'letters, digits and "_"'),
+  });
+  tenants
+    .command('grant')
+    .description('Create row policies holding a ClickHouse server user to one organisation on every sightline table with organization_id (re-run after migrations add tables).')
+    .requiredOption('--org <organization>', 'the organisation the user may see')
+    .requiredOption('--clickhouse-user <user>', 'an existing ClickHouse user (e.g. the Grafana datasource user of that organisation)')
+    .option('-c, --config <file>', 'YAML config file (SIGHTLINE_CONFIG); CLICKHOUSE_URL / clickhouse.url must name the server')
+    .action(async (raw: unknown) => {
+      const opts = parseOptions('tenants grant', GrantOptions, raw);
+      const config = configFor({ SIGHTLINE_CONFIG: opts.config });
+      const { url, user, password } = config.clickhouse;
+      if (url === undefined) fail('tenants grant', 'row policies need a ClickHouse server (clickhouse.url); the embedded store holds admin keys with organization_id to their organisation itself');
+      const client = createClickHouse({ url, user, password, dataDir: config.data_dir });
+      await run('tenants grant', { client, organization: opts.org, settings: {}, actor: 'cli' }, async () => {
+        for (const statement of await grantOrganisation(client, opts.org, opts.clickhouseUser)) console.log(`${statement};`);
       });
     });
 

@@ -308,3 +308,26 @@ export function formatRetention(r: RetentionReport, format: 'table' | 'json', or
   return `Applied (TTLs of sightline.requests; bodies are emptied, then rows deleted, on merge):\n${renderTable({ meta, data: applied })}`
     + (same ? '' : `Configured, not applied yet (run \`npx sightline migrate\`):\n${renderTable({ meta, data: configured })}`);
 }
+
+// ---- row policies (a ClickHouse server) ---------------------------------------------------------------------------
+
+const CLICKHOUSE_USER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The statements that hold a ClickHouse server user (Grafana's datasource user for one organisation, say) to one
+ * organisation: a row policy on every sightline table with an organization_id column. The organisation is written
+ * as its bytes, as in the embedded store's filter (contracts/tenancy.ts), so no id can break out of the condition.
+ */
+export function rowPolicyStatements(tables: readonly string[], organization: string, user: string): string[] {
+  if (!CLICKHOUSE_USER.test(user)) throw new Error(`ClickHouse user names here are letters, digits and "_": ${JSON.stringify(user)}`);
+  return Object.entries(organisationConditions(tables, organization)).map(([table, condition]) =>
+    `CREATE ROW POLICY OR REPLACE sightline_${user} ON ${table} FOR SELECT USING ${condition} TO ${user}`);
+}
+
+/** Applies rowPolicyStatements on a server; returns them. The embedded store has no users: it filters by admin key. */
+export async function grantOrganisation(client: ClickHouseClient, organization: string, user: string): Promise<string[]> {
+  const rs = await client.query({ query: ORG_TABLES_SQL, format: 'JSONEachRow' });
+  const statements = rowPolicyStatements((await rs.json<{ qualified: string }>()).map((r) => r.qualified), organization, user);
+  for (const query of statements) await client.command({ query });
+  return statements;
+}

@@ -2,11 +2,12 @@
 // the rows' sums and the raw rows, export returns exactly one user's rows, erase removes them from every table that
 // holds them (rollups included), proves it and logs it, and a scope held to one organisation sees and erases nothing
 // of the other's, whatever it asks for.
-import type { ClickHouseClient } from '@clickhouse/client';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../analytics/migrate.ts';
 import { createWriter } from '../../ingest/writer.ts';
-import { eraseUser, exportUser, formatReport, openScope, report, ReportBySchema, timeRange, type Scope } from '../../cli/compliance.ts';
+import { eraseUser, exportUser, formatReport, grantOrganisation, openScope, report, ReportBySchema, rowPolicyStatements, timeRange, type Scope } from '../../cli/compliance.ts';
+import { clickHouseMode } from '../../analytics/client.ts';
 import { makeEvent } from '../helpers/events.ts';
 import { freshClickHouse, type TestClickHouse } from '../helpers/clickhouse.ts';
 
@@ -139,5 +140,34 @@ describe('audit export and erase', () => {
     expect(await rs.json()).toEqual([]);
     const all = await ch.client.query({ query: 'SELECT organization_id, subject_user_id FROM sightline.audit_log ORDER BY at', format: 'JSONEachRow' });
     expect(await all.json()).toEqual([{ organization_id: 'acme', subject_user_id: 'alice' }, { organization_id: '', subject_user_id: 'nobody' }]);
+  });
+});
+
+describe('row policies (tenants grant)', () => {
+  it('writes one policy per organisation table, the organisation as bytes', () => {
+    expect(rowPolicyStatements(['sightline.cost_hourly', 'sightline.requests'], 'acme', 'grafana_acme')).toEqual([
+      'CREATE ROW POLICY OR REPLACE sightline_grafana_acme ON sightline.cost_hourly FOR SELECT USING organization_id = char(97, 99, 109, 101) TO grafana_acme',
+      'CREATE ROW POLICY OR REPLACE sightline_grafana_acme ON sightline.requests FOR SELECT USING organization_id = char(97, 99, 109, 101) TO grafana_acme',
+    ]);
+    expect(() => rowPolicyStatements(['sightline.requests'], 'acme', 'x; DROP')).toThrow(/user names/);
+  });
+
+  // A server (CLICKHOUSE_URL) applies them and its user then sees one organisation; chDB has no users and refuses.
+  it('holds a server user to its organisation; the embedded engine refuses row policies', async () => {
+    if (clickHouseMode(ch.client) === 'embedded') {
+      await expect(grantOrganisation(ch.client, 'globex', 'grafana_globex')).rejects.toMatchObject({ type: 'ACCESS_DENIED' });
+      return;
+    }
+    await ch.client.command({ query: "CREATE USER OR REPLACE sl_test_globex IDENTIFIED WITH plaintext_password BY 'sl-test-pw'" });
+    await ch.client.command({ query: 'GRANT SELECT ON sightline.* TO sl_test_globex' });
+    await grantOrganisation(ch.client, 'globex', 'sl_test_globex');
+    const user = createClient({ url: process.env.CLICKHOUSE_URL, username: 'sl_test_globex', password: 'sl-test-pw' });
+    try {
+      const rs = await user.query({ query: 'SELECT DISTINCT organization_id FROM sightline.requests', format: 'JSONEachRow' });
+      expect(await rs.json()).toEqual([{ organization_id: 'globex' }]);
+    } finally {
+      await user.close();
+      await ch.client.command({ query: 'DROP USER IF EXISTS sl_test_globex' });
+    }
   });
 });
