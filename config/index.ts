@@ -4,9 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { BudgetSchema, BudgetsSchema, RatePolicySchema } from './budgets.ts';
 import { checkDeployments, checkRouterAliases, DeploymentSchema, resolveModelRefs, RouterSchema } from './gateway.ts';
 import { fromLiteLlm, isLiteLlmConfig, LiteLlmError } from './litellm.ts';
 import { AdminSchema, RetentionSchema } from './compliance.ts';
+import { CacheSchema, checkCache } from './cache.ts';
 import { applyTracingEnv, TracingSchema } from './tracing.ts';
 
 const hostPort = z.string().regex(/^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:]+\])(:(\*|\d{1,5}))?$/i, 'expected host[:port] (host may be *, *.example.com; port may be *)');
@@ -27,12 +29,25 @@ const PriceOverride = z.strictObject({
 });
 export type PriceOverride = z.infer<typeof PriceOverride>;
 
-const ApiKey = z.strictObject({
-  id: z.string().min(1),
+/** A key: Sightline-Auth, or a virtual key standing in for the provider key. Config-as-code and runtime keys alike. */
+export const ApiKey = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'letters, digits and _ . : - only'),
   /** sha256 hex of the key; the key itself is never stored. */
   hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest (npx sightline keys hash <key>)'),
   organization_id: z.string().min(1),
   team: z.string().default(''),
+  /** Aliases and provider models the key may call (globs: `claude-*`, `openai/*`); empty = any. */
+  models: z.array(z.string().min(1)).default([]),
+  /** `200/month`, `$10/day`. */
+  budget: BudgetSchema.optional(),
+  rpm: z.coerce.number().int().positive().optional(),
+  tpm: z.coerce.number().int().positive().optional(),
+  /** ISO-8601; the key is refused from then on. */
+  expires_at: z.iso.datetime({ offset: true }).optional(),
+  metadata: z.record(z.string(), z.string()).default({}),
+  revoked: z.boolean().default(false),
+  /** Cache this key's calls (as Sightline-Cache-Enabled: true does per call). */
+  cache: z.boolean().optional(),
 });
 export type ApiKey = z.infer<typeof ApiKey>;
 
@@ -187,6 +202,22 @@ export const ConfigSchema = z.strictObject({
       budgets: z.enum(['open', 'closed']).default('closed'),
     }).prefault({}),
   }).prefault({}),
+  /** Budgets per team and organisation (keys carry their own), and when their periods turn (config/budgets.ts). */
+  budgets: BudgetsSchema.prefault({}),
+  /** Rate limits for every call, in Helicone's policy grammar (`1000;w=60;u=request;s=user`), beside each key's rpm/tpm. */
+  rate_limits: z.array(RatePolicySchema).default([]),
+  /**
+   * Provider keys used when a virtual key stands in for the provider key on a provider route (`/openai/…`,
+   * `/anthropic/…`): `env:NAME` / `os.environ/NAME`. Aliases use their deployments' own keys.
+   */
+  provider_keys: z.strictObject({
+    openai: z.string().optional(),
+    anthropic: z.string().optional(),
+    gemini: z.string().optional(),
+    azure: z.string().optional(),
+  }).default({}),
+  /** The response cache (config/cache.ts): exact and semantic, in Redis when redis.url is set, else in memory. */
+  cache: CacheSchema.prefault({}),
   /** Gateway (config/gateway.ts): aliases callers name as `model`, each served by one or more deployments. */
   models: z.array(DeploymentSchema).default([]),
   router: RouterSchema.prefault({}),
@@ -273,12 +304,13 @@ export function parseConfig(fileText: string | undefined, env: Env, source = 'si
   }
   const merged = applyEnv(fileRaw, env);
   if (merged.models !== undefined) merged.models = resolveModelRefs(merged.models, env, warnings);
+  if (merged.provider_keys !== undefined) merged.provider_keys = (resolveModelRefs([merged.provider_keys], env, warnings) as unknown[])[0];
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
   }
   const cfg = result.data;
-  const aliasIssues = [...checkDeployments(cfg.models), ...checkRouterAliases(cfg.models, cfg.router)];
+  const aliasIssues = [...checkDeployments(cfg.models), ...checkRouterAliases(cfg.models, cfg.router), ...checkCache(cfg.cache, cfg.models)];
   if (aliasIssues.length > 0) throw new ConfigError(aliasIssues);
   cfg.data_dir = path.resolve(cfg.data_dir);
   const frozen = deepFreeze(cfg);

@@ -7,7 +7,16 @@ export interface Principal {
   organization_id: string;
   team: string;
   key_id: string;
+  /** The key's own settings (model allowlist, budget, limits); absent for anonymous calls. */
+  key?: KeyRecord;
+  /** The key came as the provider key (`OpenAI(api_key="sk-virtual-…")`): it must not reach the provider. */
+  standsIn?: boolean;
+  /** The key's calls are cached (config `cache: true` on the key). */
+  cache?: boolean;
 }
+
+/** What authentication needs of a key (a config key, or a runtime one from the key store). */
+export type KeyRecord = Pick<ApiKey, 'id' | 'organization_id' | 'team'> & Partial<Omit<ApiKey, 'id' | 'organization_id' | 'team' | 'hash'>>;
 
 /** The principal of unauthenticated requests, allowed only where auth is not required. */
 export const ANONYMOUS: Principal = Object.freeze({ organization_id: 'default', team: '', key_id: '' });
@@ -21,24 +30,42 @@ export function generateKey(): string {
 }
 
 export interface Authenticator {
-  authenticate(key: string | undefined): Principal;
+  /**
+   * `sightlineAuth`: the Sightline-Auth (or Helicone-Auth) key. `providerKey`: the caller's provider credential, which
+   * may be a virtual key standing in for it. Throws 401 for an unknown, revoked or expired key.
+   */
+  authenticate(sightlineAuth: string | undefined, providerKey?: string): Principal;
 }
 
-export function createAuthenticator(keys: readonly ApiKey[], required: boolean): Authenticator {
-  const byHash = new Map<string, Principal>();
-  for (const k of keys) byHash.set(k.hash, Object.freeze({ organization_id: k.organization_id, team: k.team, key_id: k.id }));
+/** Keys by the sha256 digest of their secret: a fixed list, or a live store's lookup. */
+export function createAuthenticator(keys: readonly (KeyRecord & { hash: string })[] | ((hash: string) => KeyRecord | undefined), required: boolean, now: () => number = Date.now): Authenticator {
+  let lookup: (hash: string) => KeyRecord | undefined;
+  if (typeof keys === 'function') lookup = keys;
+  else {
+    const byHash = new Map(keys.map((k) => [k.hash, k]));
+    lookup = (hash) => byHash.get(hash);
+  }
+  const principalOf = (k: KeyRecord, standsIn: boolean): Principal => {
+    if (k.revoked === true) throw unauthorized(`Key "${k.id}" has been revoked; ask for a new one.`);
+    if (k.expires_at !== undefined && Date.parse(k.expires_at) <= now()) throw unauthorized(`Key "${k.id}" expired at ${k.expires_at}; ask for a new one.`);
+    return { organization_id: k.organization_id, team: k.team, key_id: k.id, key: k, ...(standsIn ? { standsIn } : {}), ...(k.cache !== undefined ? { cache: k.cache } : {}) };
+  };
   return {
-    authenticate(key) {
-      if (key === undefined) {
-        if (required) throw unauthorized('Missing Sightline-Auth header: send "Sightline-Auth: Bearer <key>" (create one with `npx sightline keys create`).');
-        return ANONYMOUS;
+    authenticate(key, providerKey) {
+      if (key !== undefined) {
+        // Lookup is by sha256 digest: timing reveals nothing usable about the key itself.
+        const found = lookup(hashKey(key));
+        if (found === undefined) throw unauthorized('Unknown Sightline-Auth key: check the key, or create one with `npx sightline keys create`.');
+        return principalOf(found, false);
       }
-      // Lookup is by sha256 digest: timing reveals nothing usable about the key itself.
-      const principal = byHash.get(hashKey(key));
-      if (principal === undefined) {
-        throw unauthorized('Unknown Sightline-Auth key: check the key, or create one with `npx sightline keys create`.');
+      if (providerKey !== undefined && providerKey !== '') {
+        const found = lookup(hashKey(providerKey));
+        if (found !== undefined) return principalOf(found, true);
+        // Sightline's own keys look like sl-…: an unknown one is a mistake, not a provider key to pass on.
+        if (providerKey.startsWith('sl-')) throw unauthorized('Unknown virtual key: check the key, or create one with `npx sightline keys create`.');
       }
-      return principal;
+      if (required) throw unauthorized('Missing Sightline-Auth header: send "Sightline-Auth: Bearer <key>" (create one with `npx sightline keys create`), or a virtual key as the provider key.');
+      return ANONYMOUS;
     },
   };
 }

@@ -1,5 +1,5 @@
 // Per-request state, typed once. Each step of the request path fills the fields it owns.
-import type { Attempt, Endpoint } from '../contracts/event.ts';
+import type { Attempt, CacheStatus, Endpoint } from '../contracts/event.ts';
 import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Principal } from './auth.ts';
 import type { AttemptControl } from './forwarder.ts';
@@ -74,4 +74,6 @@ export interface RequestCtx {
   errorType: string;
   /** The call's W3C trace (trace.ts); undefined when untraced (tracing off and no traceparent came). */
   trace: TraceContext | undefined;
+  /** The response cache's verdict (gateway/cache.ts): 'none' when the call did not use it. */
+  cacheStatus: CacheStatus;
 }

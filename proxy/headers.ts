@@ -2,6 +2,8 @@
 // Helicone user switches by changing the host only; when both are sent, Sightline's wins.
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
+import type { RatePolicy } from '../config/budgets.ts';
+import { parseRatePolicy } from '../config/budgets.ts';
 import { invalidHeader } from './errors.ts';
 
 const PREFIXES = ['sightline-', 'helicone-'] as const;
@@ -28,7 +30,13 @@ const OptIn = z.object({
   'retry-num': z.coerce.number().int().min(0, 'must be 0-10').max(10, 'must be 0-10').optional(),
   'retry-factor': z.coerce.number().min(1, 'must be a number >= 1').max(10, 'must be at most 10').optional(),
   'retry-min-timeout': z.coerce.number().int().min(0, 'must be milliseconds >= 0').max(600_000, 'must be at most 600000 ms').optional(),
+  'ratelimit-policy': z.string().optional(),
   'retry-max-timeout': z.coerce.number().int().min(0, 'must be milliseconds >= 0').max(600_000, 'must be at most 600000 ms').optional(),
+  'cache-enabled': boolHeader.optional(),
+  'cache-seed': idHeader.optional(),
+  'cache-bucket-max-size': z.coerce.number().int().min(1, 'must be 1-20').max(20, 'must be 1-20').optional(),
+  'cache-ignore-keys': z.string().regex(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, 'must be a comma-separated list of JSON keys (e.g. request_id,timestamp)').optional(),
+  'cache-semantic': boolHeader.optional(),
 });
 
 /** Per-request retries (Sightline-Retry-* / Helicone-Retry-*), Helicone's defaults when enabled: 5 retries, 1 s doubling to 10 s. */
@@ -54,13 +62,26 @@ export interface OptInHeaders {
   fallbacks: readonly string[];
   /** Sightline-Retry-*: undefined unless Retry-Enabled is true (then it replaces the router's retries). */
   retry: RetryRequest | undefined;
+  /** Sightline-Cache-*: what the call asks of the response cache (proxy/gateway/cache.ts). */
+  cache: CacheRequest;
+  /** Sightline-RateLimit-Policy (Helicone's grammar), beside the configured limits. */
+  rateLimit: RatePolicy | undefined;
+}
+
+/** Sightline-Cache-Enabled (undefined when not sent: the alias, key or config decides), -Seed, -Bucket-Max-Size, -Ignore-Keys, -Semantic. */
+export interface CacheRequest {
+  enabled: boolean | undefined;
+  seed: string;
+  bucketMaxSize: number;
+  ignoreKeys: readonly string[];
+  semantic: boolean | undefined;
 }
 
 const NO_FALLBACKS: readonly string[] = Object.freeze([]);
 
 /**
  * Reads the opt-in headers. Throws SightlineError(sightline_invalid_header) naming the header and what to fix.
- * Unknown `Sightline-*`/`Helicone-*` headers (e.g. Helicone-Cache-Enabled before the gateway layer reads it) are ignored here.
+ * Unknown `Sightline-*`/`Helicone-*` headers (e.g. Helicone-LLM-Security-Enabled) are ignored here.
  */
 export function parseOptInHeaders(headers: IncomingHttpHeaders): OptInHeaders {
   const fields: Record<string, string> = {};
@@ -95,6 +116,12 @@ export function parseOptInHeaders(headers: IncomingHttpHeaders): OptInHeaders {
     throw invalidHeader(`Header ${displayName(header)}: ${issue?.message ?? 'invalid value'}.`);
   }
   const h = parsed.data;
+  let rateLimit: RatePolicy | undefined;
+  if (h['ratelimit-policy'] !== undefined) {
+    const policy = parseRatePolicy(h['ratelimit-policy']);
+    if (typeof policy === 'string') throw invalidHeader(`Header ${displayName(fieldSource['ratelimit-policy'] ?? 'sightline-ratelimit-policy')}: ${policy}.`);
+    rateLimit = policy;
+  }
   return {
     authKey: h.auth?.replace(/^Bearer\s+/i, ''),
     userId: h['user-id'] ?? '',
@@ -110,6 +137,14 @@ export function parseOptInHeaders(headers: IncomingHttpHeaders): OptInHeaders {
     retry: h['retry-enabled'] === true
       ? { retries: h['retry-num'] ?? 5, factor: h['retry-factor'] ?? 2, minMs: h['retry-min-timeout'] ?? 1000, maxMs: h['retry-max-timeout'] ?? 10_000 }
       : undefined,
+    cache: {
+      enabled: h['cache-enabled'],
+      seed: h['cache-seed'] ?? '',
+      bucketMaxSize: h['cache-bucket-max-size'] ?? 1,
+      ignoreKeys: h['cache-ignore-keys'] === undefined ? [] : h['cache-ignore-keys'].split(',').map((k) => k.trim()),
+      semantic: h['cache-semantic'],
+    },
+    rateLimit,
   };
 }
 

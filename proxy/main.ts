@@ -4,6 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
 import { metricsUrl } from '../config/tracing.ts';
 import type { EventSink } from '../contracts/sink.ts';
+import type { SpendStore } from '../ledger/spend-store.ts';
+import { memorySpendStore, redisSpendStore } from '../ledger/spend-store.ts';
+import { connectRedis } from './gateway/redis.ts';
+import type { KeyStore } from './keys/store.ts';
+import { openKeyStore } from './keys/store.ts';
 import { attachRealtime } from './realtime.ts';
 import { createProxyServer } from './server.ts';
 import { createJsonlSink, createNullSink } from './sink.ts';
@@ -13,6 +18,9 @@ export interface RunningProxy {
   port: number;
   url: string;
   sink: EventSink;
+  keys: KeyStore;
+  /** Budget spend: ingest's settlements (embedded: over IPC) and the restore after a restart go here. */
+  spend: SpendStore;
   /**
    * Applies a new config's models and router (the gateway's routing table) to calls that start from now on.
    * Throws, keeping the running table, when they do not compile. Other sections take effect at the next start;
@@ -30,12 +38,28 @@ export function createSinkFromConfig(config: Config): EventSink {
   throw new Error(`sink "${spec}" is not available in this build`);
 }
 
+export interface ProxyOptions {
+  /** Resolves once budget spend is restored after a restart (embedded: ingest reads it from the ledger). */
+  spendRestored?: Promise<void>;
+  onWarn?: (message: string) => void;
+}
+
 export async function startProxy(
   config: Config,
   sink: EventSink = createSinkFromConfig(config),
   metrics?: () => Readonly<Record<string, number>>,
+  opts: ProxyOptions = {},
 ): Promise<RunningProxy> {
-  const proxy = createProxyServer({ config, sink, ...(metrics ? { metrics } : {}) });
+  const warn = opts.onWarn ?? ((m: string) => console.error(`sightline: ${m}`));
+  // What replicas share (keys, spend, limits): Redis when configured, else this process and the data dir.
+  const redis = connectRedis(config.redis, warn);
+  const keys = await openKeyStore(config, redis, warn);
+  const spend = redis !== undefined ? redisSpendStore(redis, config.redis.prefix) : memorySpendStore();
+  const proxy = createProxyServer({
+    config, sink, keys, spend, spendShared: redis !== undefined, onWarn: warn,
+    ...(metrics ? { metrics } : {}),
+    ...(opts.spendRestored ? { spendRestored: opts.spendRestored } : {}),
+  });
   const server = proxy.server;
   const realtime = attachRealtime(server, { config, sink });
   // The metrics SDK is loaded only when there is somewhere to send metrics.
@@ -57,6 +81,8 @@ export async function startProxy(
     port,
     url: `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`,
     sink,
+    keys,
+    spend,
     reload(next) {
       proxy.gateway.reload(next);
       const was = config as unknown as Record<string, unknown>;
@@ -73,6 +99,8 @@ export async function startProxy(
       await closed;
       await proxy.drain();
       await proxy.close();
+      keys.close();
+      redis?.disconnect();
       await sink.close();
       await telemetry?.shutdown();
     },

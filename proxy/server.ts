@@ -15,14 +15,20 @@ import type { Authenticator } from './auth.ts';
 import { authRequired, createAuthenticator } from './auth.ts';
 import type { Outcome, RequestCtx } from './context.ts';
 import { ADMIN_PREFIX, createControlPlane } from './control.ts';
-import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAllowed, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
-import type { AttemptIO } from './attempt.ts';
+import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAllowed, unauthorized, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
+import type { AttemptIO, AttemptResult, AttemptTap } from './attempt.ts';
 import { runAttempt } from './attempt.ts';
 import type { AttemptFailure, Forwarder } from './forwarder.ts';
 import { createForwarder } from './forwarder.ts';
 import type { FacadeEndpoint, Gateway, GatewayCall } from './gateway/index.ts';
 import { createGateway } from './gateway/index.ts';
+import { createResponseCache, loopbackUrl } from './gateway/cache.ts';
+import { connectRedis } from './gateway/redis.ts';
+import { createAdmission } from './gateway/admission.ts';
 import { parseOptInHeaders } from './headers.ts';
+import type { KeyStore } from './keys/store.ts';
+import type { SpendStore } from '../ledger/spend-store.ts';
+import { memorySpendStore } from '../ledger/spend-store.ts';
 import { assembleHere, assembleInProxy, toExchange, withoutBodies } from './record.ts';
 import { newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
@@ -41,6 +47,8 @@ export const channels = {
 
 const CREDENTIAL_QUERY = /(^|&)(key|api[-_]key)=[^&]*/gi;
 const EMPTY = Buffer.alloc(0);
+/** A pass-through call's attempt, as the cache step sees it: forward() answers the call whatever happens. */
+const FORWARDED: Promise<AttemptResult> = Promise.resolve({ served: true });
 
 export interface ProxyDeps {
   config: Config;
@@ -51,6 +59,15 @@ export interface ProxyDeps {
   forwarder?: Forwarder;
   /** Extra gauges and counters for /_sightline/metrics (spool, forwarder), read when scraped. */
   metrics?: () => Readonly<Record<string, number>>;
+  /** Virtual keys (runtime and config); default: the config's keys only. */
+  keys?: KeyStore;
+  /** Budget spend and rate-limit windows; default: this process's memory. */
+  spend?: SpendStore;
+  /** True when `spend` is shared (Redis). */
+  spendShared?: boolean;
+  /** Resolves once spend is restored after a restart (embedded: when ingest has read it from the ledger). */
+  spendRestored?: Promise<void>;
+  onWarn?: (message: string) => void;
 }
 
 export interface ProxyServer {
@@ -66,7 +83,10 @@ export interface ProxyServer {
 
 export function createProxyServer(deps: ProxyDeps): ProxyServer {
   const { config, sink } = deps;
-  const auth = deps.authenticator ?? createAuthenticator(config.keys, authRequired(config.server.host, config.server.require_auth));
+  const keys = deps.keys;
+  const auth = deps.authenticator ?? createAuthenticator(keys !== undefined ? (hash) => keys.byHash(hash) : config.keys, authRequired(config.server.host, config.server.require_auth));
+  const spend = deps.spend ?? memorySpendStore();
+  const admission = createAdmission({ config, store: spend, shared: deps.spendShared ?? false, restored: deps.spendRestored ?? Promise.resolve(), ...(deps.onWarn ? { onWarn: deps.onWarn } : {}) });
   const guard = deps.targetGuard ?? createTargetGuard(config.allowed_targets);
   const forwarder = deps.forwarder ?? createForwarder({
     timeoutMs: config.limits.upstream_timeout_ms,
@@ -91,7 +111,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     sink,
     config,
     counters: () => ({ outcomes, unlogged }),
-    metrics: () => ({ ...deps.metrics?.(), ...gateway.metrics() }),
+    metrics: () => ({ ...deps.metrics?.(), ...gateway.metrics(), ...admission.metrics() }),
   });
 
   /**
@@ -166,7 +186,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       rest = bare !== undefined ? pathname : slash === -1 ? '/' : pathname.slice(slash);
       base = bases[adapter.id] ?? adapter.defaultBaseUrl;
     }
-    admit(ctx);
+    admit(ctx, req);
 
     const target = routeTo(ctx, adapter, rest, query, base);
     ctx.endpoint = adapter.endpoint(rest);
@@ -186,8 +206,8 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   }
 
   /** Auth, and (compliance deployments) refusing a call that could not be logged before any upstream is asked. */
-  function admit(ctx: RequestCtx): void {
-    ctx.principal = auth.authenticate(ctx.optIn!.authKey);
+  function admit(ctx: RequestCtx, req: IncomingMessage): void {
+    ctx.principal = auth.authenticate(ctx.optIn!.authKey, providerCredential(req.headers));
     if (rejectUnlogged && !sink.accepting()) throw logUnavailable();
   }
 
@@ -208,7 +228,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     ctx.adapter = ctx.errorShape = adapterForPrefix(endpoint === 'messages' ? 'anthropic' : 'openai');
     ctx.endpoint = endpoint;
     ctx.loggedPath = loggedPathOf(pathname, query);
-    admit(ctx);
+    admit(ctx, req);
     await readJsonBody(ctx, req);
     const body = ctx.parsedBody;
     if (!isRecord(body)) throw invalidJson(`Send a JSON object with "model" naming one of the configured models (${gateway.aliases().join(', ')}).`);
@@ -236,12 +256,37 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       if (channels.headers.hasSubscribers) channels.headers.publish({ ctx });
     },
   };
-  const gateway = createGateway({ config, io });
+  // The response cache (gateway/cache.ts): in Redis when one is configured (replicas share it), else in memory.
+  const cacheRedis = connectRedis(config.redis);
+  const cache = createResponseCache({ config, io, redis: cacheRedis, selfUrl: () => loopbackUrl(server, config.server.host) });
+  const gateway = createGateway({ config, io, cache });
 
   /** A pass-through call: one attempt, the upstream's answer as it comes. */
-  function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
+  /** A pass-through call through the response cache when it opted in: a hit never reaches forward(). */
+  function forwardCached(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
+    const plan = cache.plan(ctx, req, { route: `${ctx.adapter!.id} ${ctx.targetUrl!.origin}${ctx.loggedPath}`, aliasOptIn: false, callerPays: true });
+    if (plan === undefined) return forward(ctx, req, res);
+    void cache.serve(plan, ctx, res, (tap) => {
+      forward(ctx, req, res, tap);
+      return FORWARDED;
+    });
+  }
+
+  function forward(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse, tap?: AttemptTap): void {
     const body = ctx.forwardBody ?? ctx.requestBody;
-    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace);
+    const standIn = ctx.principal?.standsIn === true;
+    const headers = upstreamHeaders(req.rawHeaders, ctx.hideUsageFrame, ctx.trace, standIn ? notCredential : undefined);
+    if (standIn) {
+      // A virtual key stood in for the provider key: the provider gets Sightline's own key for it, never the virtual one.
+      const adapter = ctx.adapter!;
+      const providerKey = (config.provider_keys as Record<string, string | undefined>)[adapter.id];
+      if (providerKey === undefined) {
+        answerWithError(ctx, res, unauthorized(`A virtual key was sent as the ${adapter.id} key, but no provider key for ${adapter.id} is configured: set provider_keys.${adapter.id} (env:NAME), or call a model alias.`));
+        return;
+      }
+      const [name, value] = adapter.gateway.credential(providerKey);
+      headers.push(name, value);
+    }
     if (body.length > 0 || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers.push('content-length', String(body.length));
     void runAttempt(io, ctx, res, {
       url: ctx.targetUrl!,
@@ -249,6 +294,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       headers,
       body,
       callerNamed: ctx.callerNamedTarget,
+      tap,
     });
   }
 
@@ -272,8 +318,17 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       return;
     }
     if (ctx.outcome !== undefined) return; // cancelled while the body was read
+    try {
+      // Gateway layer II: model allowlist, rate limits, budgets (admission.ts), before any upstream is asked.
+      const candidates = call !== undefined ? call.primary.deployments.map((d) => ({ provider: d.adapter.id, model: d.model })) : [{ provider: ctx.adapter?.id ?? 'custom', model: ctx.model }];
+      await admission.admit(ctx, res, candidates);
+    } catch (err) {
+      answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
+      return;
+    }
+    if (ctx.outcome !== undefined) return;
     if (call !== undefined) void gateway.serve(call);
-    else forward(ctx, req, res);
+    else forwardCached(ctx, req, res);
   }
 
   /** GET /v1/models with a model list: the aliases, as OpenAI lists models (not a provider call, so not logged). */
@@ -281,7 +336,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     let body: string;
     let status = 200;
     try {
-      auth.authenticate(parseOptInHeaders(req.headers).authKey);
+      auth.authenticate(parseOptInHeaders(req.headers).authKey, providerCredential(req.headers));
       body = JSON.stringify(gateway.models());
     } catch (err) {
       const e = err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline.');
@@ -311,7 +366,10 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       return new Promise((resolve) => drained.push(resolve));
     },
     counters: () => ({ outcomes, unlogged, inFlight }),
-    close: () => forwarder.close(),
+    close: async () => {
+      await forwarder.close();
+      cacheRedis?.disconnect();
+    },
   };
 }
 
@@ -350,7 +408,22 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     errorCode: '',
     errorType: '',
     trace: undefined,
+    cacheStatus: 'none',
   };
+}
+
+const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
+const notCredential = (name: string) => !CREDENTIAL_HEADERS.has(name);
+
+/** The caller's provider credential (which may be a virtual key standing in for it). */
+function providerCredential(headers: IncomingMessage['headers']): string | undefined {
+  const bearer = headers.authorization;
+  if (typeof bearer === 'string' && /^Bearer\s+/i.test(bearer)) return bearer.replace(/^Bearer\s+/i, '');
+  for (const name of ['x-api-key', 'api-key', 'x-goog-api-key'] as const) {
+    const v = headers[name];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
 }
 
 /** Where a Sightline-Target-Url call goes, once the allowlist has passed it: the base its paths join onto. */

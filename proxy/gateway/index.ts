@@ -1,9 +1,9 @@
 // The gateway: a call whose `model` is a configured alias is served by the alias's deployments, whatever API they
 // speak. Its steps, in the order they run (each a small function of the next, as undici's interceptors are):
 //
-//   fallbacks → retries → route → attempt
+//   cache → fallbacks → retries → route → attempt
 //
-// fallbacks walks the alias's chain (Sightline-Fallbacks, else router.fallbacks; a prompt too long or refused
+// cache answers a hit without any attempt and records a miss (cache.ts); fallbacks walks the alias's chain (Sightline-Fallbacks, else router.fallbacks; a prompt too long or refused
 // switches to the alias's context-window / content-policy chain); retries repeats an alias with backoff; route
 // picks one of the alias's deployments by the routing strategy and keeps its health; attempt translates the call
 // for that deployment and runs it on the forwarder (../attempt.ts). Gateway layer II (keys, budgets, limits, cache)
@@ -15,12 +15,14 @@ import type { RouterConfig } from '../../config/gateway.ts';
 import { adapterForPrefix } from '../../providers/index.ts';
 import type { CallerApi, CallTranslation } from '../../providers/translate/index.ts';
 import { translateCall, TranslationError } from '../../providers/translate/index.ts';
-import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult } from '../attempt.ts';
+import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult, AttemptTap } from '../attempt.ts';
 import { retryAfterMs, runAttempt } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
 import { invalidHeader, SightlineError } from '../errors.ts';
 import { upstreamHeaders } from '../upstream-headers.ts';
 import { backoffMs, sleep } from './backoff.ts';
+import type { ResponseCache } from './cache.ts';
+import { aliasCacheRoute } from './cache.ts';
 import { createPicker } from './route.ts';
 import type { Alias, Deployment, RoutingTable } from './table.ts';
 import { compileTable } from './table.ts';
@@ -61,6 +63,8 @@ export interface GatewayCall {
   readonly failed: Set<string>;
   /** Translations made for this call, per deployment (a retry on the same one reuses it). */
   readonly translations: Map<string, CallTranslation | undefined>;
+  /** The response cache's copy of what the client is sent, on a miss (cache.ts). */
+  tap: AttemptTap | undefined;
 }
 
 type Next = () => Promise<AttemptResult>;
@@ -86,9 +90,11 @@ export interface Gateway {
 export interface GatewayDeps {
   config: Config;
   io: AttemptIO;
+  /** The response cache; absent, no call is cached. */
+  cache?: ResponseCache;
 }
 
-export function createGateway({ config, io }: GatewayDeps): Gateway {
+export function createGateway({ config, io, cache }: GatewayDeps): Gateway {
   let table = compileTable(config);
   let router: RouterConfig = config.router;
   const globalTimeoutMs = config.limits.upstream_timeout_ms;
@@ -97,6 +103,15 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
 
   const chainOf = (kind: 'fallbacks' | 'context_window_fallbacks' | 'content_policy_fallbacks', alias: Alias, t: RoutingTable): Alias[] =>
     (t.router[kind][alias.name] ?? []).map((name) => t.resolve(name)).filter((a): a is Alias => a !== undefined);
+
+  const cached: Step = (call, next) => {
+    const plan = cache?.plan(call.ctx, call.req, aliasCacheRoute(cache, call.endpoint, call.primary));
+    if (plan === undefined) return next();
+    return cache!.serve(plan, call.ctx, call.res, (tap) => {
+      call.tap = tap;
+      return next();
+    });
+  };
 
   const fallbacks: Step = async (call, next) => {
     const tried = new Set<string>();
@@ -184,6 +199,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
       body,
       callerNamed: false,
       timeoutMs: Math.min(d.timeoutMs ?? globalTimeoutMs, remaining),
+      tap: call.tap,
     }, policyFor(call, d, translation));
     if (!result.served) {
       const f = result.failure;
@@ -193,7 +209,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
     return result;
   };
 
-  const run = compose([fallbacks, retries, route], attempt);
+  const run = compose([cached, fallbacks, retries, route], attempt);
 
   function policyFor(call: GatewayCall, d: Deployment, translation: CallTranslation | undefined): AttemptPolicy {
     return {
@@ -282,6 +298,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
         deployment: undefined,
         failed: new Set(),
         translations: new Map(),
+        tap: undefined,
       };
     },
     async serve(call) {
@@ -305,6 +322,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
     reload(next) {
       table = compileTable(next, table);
       router = next.router;
+      cache?.reload(next);
     },
     metrics() {
       const out: Record<string, number> = {};
@@ -320,6 +338,7 @@ export function createGateway({ config, io }: GatewayDeps): Gateway {
         if (h.ttfbMs !== undefined) out[`sightline_deployment_ttfb_ms${labels}`] = Math.round(h.ttfbMs * 1000) / 1000;
         if (h.latencyMs !== undefined) out[`sightline_deployment_latency_ms${labels}`] = Math.round(h.latencyMs * 1000) / 1000;
       }
+      if (cache !== undefined) Object.assign(out, cache.metrics());
       return out;
     },
   };
@@ -375,9 +394,12 @@ function requestFor(call: GatewayCall, d: Deployment, translation: CallTranslati
 function attemptHeaders(call: GatewayCall, d: Deployment, translation: CallTranslation | undefined, identity: boolean): string[] {
   const raw = call.req.rawHeaders;
   let callerKey: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (CREDENTIAL_HEADERS.has(name)) callerKey ??= raw[i + 1]!.replace(/^Bearer\s+/i, '');
+  // A virtual key standing in for the provider key is Sightline's, never the provider's.
+  if (call.ctx.principal?.standsIn !== true) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (CREDENTIAL_HEADERS.has(name)) callerKey ??= raw[i + 1]!.replace(/^Bearer\s+/i, '');
+    }
   }
   const sameApi = translation === undefined;
   const keep = (name: string) => !CREDENTIAL_HEADERS.has(name) && (sameApi || (name.startsWith('x-') || name === 'user-agent') && !name.startsWith('x-stainless-helper'));

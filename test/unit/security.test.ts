@@ -63,7 +63,7 @@ describe('auth', () => {
 
   it('resolves a key by digest and refuses unknown ones', () => {
     const auth = createAuthenticator([{ id: 'k1', hash: hashKey('sl-secret'), organization_id: 'acme', team: 'ml' }], true);
-    expect(auth.authenticate('sl-secret')).toEqual({ organization_id: 'acme', team: 'ml', key_id: 'k1' });
+    expect(auth.authenticate('sl-secret')).toMatchObject({ organization_id: 'acme', team: 'ml', key_id: 'k1' });
     expect(() => auth.authenticate('sl-other')).toThrow(/Unknown Sightline-Auth key/);
     expect(() => auth.authenticate(undefined)).toThrow(/Missing Sightline-Auth/);
   });
