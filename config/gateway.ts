@@ -35,6 +35,8 @@ export const DeploymentSchema = z.strictObject({
   timeout_ms: positiveInt.optional(),
   /** Extra headers sent to this deployment (e.g. an OpenAI-compatible server's own). */
   headers: z.record(z.string(), z.string()).default({}),
+  /** Calls to this alias use the response cache (config/cache.ts) without sending Sightline-Cache-Enabled. */
+  cache: z.boolean().optional(),
 });
 export type DeploymentConfig = z.infer<typeof DeploymentSchema>;
 

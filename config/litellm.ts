@@ -46,10 +46,23 @@ const SETTINGS: Readonly<Record<string, (v: unknown, router: Record<string, unkn
   retry_after: (v, r) => { backoff(r).min_ms = seconds(v); },
 };
 
+const CACHE_PARAMS = new Set(['type', 'ttl', 'host', 'port', 'password']);
+
+/** litellm_settings keys that land in Sightline's `cache` section rather than the router. */
+const CACHE_SETTINGS: Readonly<Record<string, (v: unknown, cache: Record<string, unknown>, warnings: string[]) => void>> = {
+  cache: (v, c) => { c.all_calls = v; },
+  cache_params: (v, c, warnings) => {
+    if (!isRecord(v)) return;
+    for (const key of Object.keys(v)) if (!CACHE_PARAMS.has(key)) warnings.push(`litellm_settings.cache_params.${key}: not implemented by Sightline; ignored`);
+    if (v.type !== undefined && v.type !== 'redis' && v.type !== 'local') warnings.push(`litellm_settings.cache_params.type: ${String(v.type)} is not implemented; Sightline caches in Redis (redis.url) or in memory`);
+    if (v.ttl !== undefined) c.ttl_s = v.ttl;
+    // Not mapped onto redis.url: that Redis is shared with budgets and rate limits, which fail closed without it.
+    for (const key of ['host', 'port', 'password']) if (key in v) warnings.push(`litellm_settings.cache_params.${key}: set redis.url (REDIS_URL) instead; the cache uses Sightline's shared Redis`);
+  },
+};
+
 /** Keys LiteLLM has that change nothing Sightline does, with why (still named at start, never silently dropped). */
 const NOT_IMPLEMENTED: Readonly<Record<string, string>> = {
-  'litellm_settings.cache': 'response caching is not in this release of Sightline; calls are not cached',
-  'litellm_settings.cache_params': 'response caching is not in this release of Sightline',
   'litellm_settings.drop_params': 'Sightline never drops a parameter: one a provider cannot take is refused with a 400 naming it',
   'general_settings.master_key': 'admin keys are Sightline\'s own (keys in sightline.yaml)',
 };
@@ -75,7 +88,9 @@ export function fromLiteLlm(input: Record<string, unknown>): LiteLlmMapping {
     if (!isRecord(value)) throw new LiteLlmError(`${section}: expected a mapping`);
     for (const [key, v] of Object.entries(value)) {
       const apply = section === 'general_settings' ? undefined : SETTINGS[key];
+      const toCache = section === 'litellm_settings' ? CACHE_SETTINGS[key] : undefined;
       if (apply) apply(v, router);
+      else if (toCache) toCache(v, cacheSection(out), warnings);
       else warnings.push(`${section}.${key}: ${NOT_IMPLEMENTED[`${section}.${key}`] ?? 'not implemented by Sightline; ignored'}`);
     }
   }
@@ -114,6 +129,11 @@ function deploymentOf(entry: unknown, at: string, warnings: string[]): Record<st
 function seconds(v: unknown): unknown {
   const n = typeof v === 'string' ? Number(v) : v;
   return typeof n === 'number' && Number.isFinite(n) ? Math.round(n * 1000) : v;
+}
+
+function cacheSection(out: Record<string, unknown>): Record<string, unknown> {
+  if (!isRecord(out.cache)) out.cache = {};
+  return out.cache as Record<string, unknown>;
 }
 
 function cooldown(router: Record<string, unknown>): Record<string, unknown> {

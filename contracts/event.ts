@@ -20,6 +20,7 @@ export const STATUS_CLIENT_CANCELLED = -3; // the caller went away before the la
 export const STATUS_NO_RESPONSE = -1; // upstream unreachable / timed out before headers (error_code says which)
 
 export const CACHE_STATUSES = ['none', 'hit', 'miss', 'bypass'] as const;
+export type CacheStatus = (typeof CACHE_STATUSES)[number];
 
 /** One upstream attempt the gateway made for a call (a retry or a fallback), as the row's attempt_log holds it. */
 export const AttemptSchema = z.object({
@@ -120,6 +121,8 @@ export const RequestEventSchema = z.object({
   cost_known: z.boolean(),
   /** The price data (or `override:<digest>`) that priced cost_usd; '' when unpriced or stored before migration 0007. */
   price_version: z.string().default(''),
+  /** What a gateway cache hit saved: the cost of the call whose answer it replayed (cost_usd is 0); migration 0006. */
+  cache_saved_usd: z.number().nonnegative().default(0),
 
   // gateway layer (filled by later stages of the proxy; defaults keep the contract stable)
   cache_status: z.enum(CACHE_STATUSES),

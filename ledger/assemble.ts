@@ -34,9 +34,13 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
   // Only a response that started successfully consumed tokens: one cut or cancelled part-way was still billed.
   const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300 && !invalid;
   const { usage, estimated } = usageOf(extracted, generated && ESTIMABLE.has(ex.endpoint), model, requestText);
-  const tokens = usage ?? ZERO_USAGE;
   const createdAt = Date.parse(ex.created_at);
-  const priced = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, tokens, createdAt, ex.organization_id);
+  const answered = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, usage, createdAt, ex.organization_id, extracted.service_tier);
+  // A gateway cache hit replayed a stored answer: no tokens were consumed and nothing is billed; what the answer
+  // cost when it was made (its usage, at today's prices) is what the hit saved.
+  const hit = ex.cache_status === 'hit';
+  const tokens = hit ? ZERO_USAGE : usage ?? ZERO_USAGE;
+  const priced = hit ? { ...answered, cost_usd: 0 } : answered;
   const session = ex.realtime ?? NOT_A_SESSION;
 
   return {
@@ -85,6 +89,7 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
     cost_usd: priced.cost_usd,
     cost_known: priced.cost_known,
     price_version: priced.price_version,
+    cache_saved_usd: hit ? answered.cost_usd : 0,
     cache_status: ex.cache_status,
     attempts: ex.attempts,
     attempt_log: ex.attempt_log ?? [],

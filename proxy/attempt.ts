@@ -44,6 +44,20 @@ export interface AttemptSpec {
   callerNamed: boolean;
   /** Per-attempt timeout (no headers, or no body bytes, for this long); default: the forwarder's. */
   timeoutMs?: number;
+  /** Sees what the client is sent (the response cache records a miss with it, gateway/cache.ts). */
+  tap?: AttemptTap | undefined;
+}
+
+/**
+ * A copy of the response as the client receives it: its head, every byte in order, then `end` once the last bytes
+ * left, which is after the call's event was logged (write-ahead). A cut or failed answer never ends.
+ */
+export interface AttemptTap {
+  /** Added to the client's response head. */
+  readonly headers: Readonly<Record<string, string>>;
+  head(status: number, headers: OutgoingHttpHeaders): void;
+  data(chunk: Buffer | string): void;
+  end(): void;
 }
 
 /** An attempt that did not serve the call: what the next attempt (or the final answer) needs to know. */
@@ -85,6 +99,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
     };
     const served = () => settle({ served: true });
     const translation = policy?.translation;
+    const tap = spec.tap;
 
     // Each attempt's bytes are its own: the row carries the last attempt's answer.
     ctx.capture = newCapture();
@@ -108,6 +123,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
     /** The head reaching the client commits the call to this attempt. */
     const writeHead = () => {
       if (pendingHead === undefined) return;
+      tap?.head(ctx.status, pendingHead);
       res.writeHead(ctx.status, statusMessage, pendingHead);
       pendingHead = undefined;
       sentAny = true;
@@ -122,6 +138,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
     /** Writes to the client; false when it is not keeping up (the upstream is paused until it drains). */
     const write = (out: Buffer | string): boolean => {
       writeHead();
+      tap?.data(out);
       if (res.write(out)) return true;
       if (!waitingDrain) {
         waitingDrain = true;
@@ -137,6 +154,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
       }
       out['sightline-id'] = ctx.requestId;
       if (policy) Object.assign(out, policy.responseHeaders());
+      if (tap) Object.assign(out, tap.headers);
       return out;
     };
     /** A whole answer (translated JSON, or an error), sent once the call is logged. */
@@ -147,9 +165,13 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
       ctx.status = status;
       io.complete(ctx, 'completed', (logged) => {
         if (!logged) return io.sendError(ctx, res, logUnavailable());
-        res.writeHead(status, { ...headers, 'content-length': body.length });
+        const head = { ...headers, 'content-length': body.length };
+        tap?.head(status, head);
+        res.writeHead(status, head);
         io.onHeaders(ctx);
+        tap?.data(body);
         res.end(body);
+        tap?.end();
       });
     };
     const failed = (failure: AttemptFailureInfo) => {
@@ -253,7 +275,9 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
               return void res.destroy();
             }
             writeHead();
+            if (sseTail !== '') tap?.data(sseTail);
             res.end(sseTail);
+            tap?.end();
           });
           return;
         }
@@ -265,7 +289,9 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
             return void res.destroy();
           }
           writeHead();
+          if (last !== undefined && last.length > 0) tap?.data(last);
           res.end(last);
+          tap?.end();
         });
       },
       onError(kind, err, started) {

@@ -47,7 +47,7 @@ export function toExchange(ctx: RequestCtx): Exchange {
     ttfb_ms: ctx.ttfbAt === undefined ? null : ms(ctx.ttfbAt - ctx.startedAt),
     error_type: ctx.errorType,
     error_code: ctx.errorCode,
-    cache_status: 'none',
+    cache_status: ctx.cacheStatus,
     ...gatewayFields(ctx, end),
     trace_id: t?.traceId ?? '',
     span_id: t?.spanId ?? '',

@@ -43,6 +43,25 @@ export function defaultFixture(url: string, body: unknown): string {
   return stream ? 'openai/chat.sse' : 'openai/chat.json';
 }
 
+/**
+ * x-mock-embed: words — a deterministic embedding of each input: a bag of its lowercased words hashed into 64
+ * dimensions, so the same words in any case or punctuation embed identically and unrelated texts are far apart.
+ */
+export function wordEmbeddings(body: unknown): unknown {
+  const input = typeof body === 'object' && body !== null ? (body as { input?: unknown }).input : undefined;
+  const texts = Array.isArray(input) ? input.map(String) : [String(input ?? '')];
+  const data = texts.map((text, index) => {
+    const v = new Array<number>(64).fill(0);
+    for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+      let h = 2166136261;
+      for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619);
+      v[(h >>> 0) % 64]! += 1;
+    }
+    return { object: 'embedding', index, embedding: v };
+  });
+  return { object: 'list', data, model: 'text-embedding-3-small', usage: { prompt_tokens: 8, total_tokens: 8 } };
+}
+
 const num = (v: string | string[] | undefined): number | undefined => (typeof v === 'string' && v !== '' ? Number(v) : undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,6 +121,12 @@ export async function startMockUpstream(): Promise<MockUpstream> {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
       parsed = undefined;
+    }
+    if (h['x-mock-embed'] === 'words' && (req.url ?? '').includes('/embeddings')) {
+      const answer = Buffer.from(JSON.stringify(wordEmbeddings(parsed)));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(answer.length) });
+      res.end(answer);
+      return;
     }
     const name = typeof h['x-mock-fixture'] === 'string' ? h['x-mock-fixture'] : defaultFixture(req.url ?? '', parsed);
     const [provider, file] = name.split('/') as [FixtureProvider, string];
