@@ -35,7 +35,7 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
   const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300 && !invalid;
   const { usage, estimated } = usageOf(extracted, generated && ESTIMABLE.has(ex.endpoint), model, requestText);
   const createdAt = Date.parse(ex.created_at);
-  const answered = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, usage, createdAt, ex.organization_id, extracted.service_tier);
+  const answered = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, usage, createdAt, ex.organization_id);
   // A gateway cache hit replayed a stored answer: no tokens were consumed and nothing is billed; what the answer
   // cost when it was made (its usage, at today's prices) is what the hit saved.
   const hit = ex.cache_status === 'hit';
