@@ -60,6 +60,7 @@ const StoredRow = z.object({
   input_image_tokens: count,
   output_audio_tokens: count,
   output_image_tokens: count,
+  service_tier: z.string(),
   cost_usd: z.number(),
   cost_known: z.boolean(),
   price_version: z.string(),
@@ -72,7 +73,7 @@ const USAGE_COLUMNS = [
 ] as const;
 // Aliased apart from the columns: a ClickHouse alias named like a column would stand for it in WHERE too.
 const READ_COLUMNS = `toString(request_id) AS id, toString(created_at) AS created, organization_id, provider, model, response_model,
-  ${USAGE_COLUMNS.join(', ')}, cost_usd, cost_known, price_version`;
+  ${USAGE_COLUMNS.join(', ')}, service_tier, cost_usd, cost_known, price_version`;
 
 /** Costs are equal when they differ by less than a millionth of a cent (float noise of the same arithmetic). */
 const SAME_COST = 1e-8;
@@ -125,7 +126,7 @@ export async function reprice(client: ClickHouseClient, cost: Coster, opts: Repr
     if (page.length === 0) break;
     const updates: { id: string; cost: number; known: boolean; version: string }[] = [];
     for (const r of page) {
-      const now = cost(r.provider, r.response_model || r.model, usageOf(r), Date.parse(`${r.created.replace(' ', 'T')}Z`), r.organization_id);
+      const now = cost(r.provider, r.response_model || r.model, usageOf(r), Date.parse(`${r.created.replace(' ', 'T')}Z`), r.organization_id, r.service_tier);
       if (Math.abs(now.cost_usd - r.cost_usd) < SAME_COST && now.cost_known === r.cost_known) continue;
       updates.push({ id: r.id, cost: now.cost_usd, known: now.cost_known, version: now.price_version });
       const m = byModel.get(r.model) ?? { model: r.model, rows: 0, before_usd: 0, after_usd: 0 };

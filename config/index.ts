@@ -104,6 +104,12 @@ export const ConfigSchema = z.strictObject({
     data_file: z.string().optional(),
     /** Negotiated prices per organisation, by model name; they win over `prices` for that organisation's calls. */
     organizations: z.record(z.string(), z.record(z.string(), PriceOverride)).default({}),
+    /**
+     * Price factors by provider and the service tier the provider says served the call (the price data has no tier
+     * or batch prices). Defaults: the published Batch API discounts (OpenAI, Anthropic: half price) and OpenAI's
+     * flex tier, which OpenAI prices at Batch API rates. A tier not listed is priced at standard rates.
+     */
+    tier_factors: z.record(z.string(), z.record(z.string(), z.number().nonnegative())).default({ openai: { batch: 0.5, flex: 0.5 }, azure: { batch: 0.5 }, anthropic: { batch: 0.5 } }),
   }).prefault({}),
   kafka: z.strictObject({
     brokers: z.array(z.string()).default([]),

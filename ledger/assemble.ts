@@ -35,7 +35,7 @@ export function assembleEvent(ex: Exchange, deps: AssembleDeps): RequestEvent {
   const generated = ex.ttfb_ms !== null && ex.upstream_status >= 200 && ex.upstream_status < 300 && !invalid;
   const { usage, estimated } = usageOf(extracted, generated && ESTIMABLE.has(ex.endpoint), model, requestText);
   const createdAt = Date.parse(ex.created_at);
-  const answered = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, usage, createdAt, ex.organization_id);
+  const answered = usage === null ? { cost_usd: 0, cost_known: true, price_version: '' } : deps.cost(ex.provider, extracted.response_model || model, usage, createdAt, ex.organization_id, extracted.service_tier);
   // A gateway cache hit replayed a stored answer: no tokens were consumed and nothing is billed; what the answer
   // cost when it was made (its usage, at today's prices) is what the hit saved.
   const hit = ex.cache_status === 'hit';
@@ -190,6 +190,9 @@ function readBody(adapter: ProviderAdapter, ex: Exchange): ResponseReading {
   try {
     json = JSON.parse(text);
   } catch {
+    // A Batch API's results file is JSON Lines: each line one answered request, priced at the batch discount.
+    const batch = adapter.readBatchResults === undefined ? null : safeBatch(() => adapter.readBatchResults!(text));
+    if (batch !== null) return { extracted: batch, ttftMs: null, bodyText: text, invalid: false };
     // Not JSON (or cut short): the client got the bytes, the row records what came; readResponse judges it.
     return { extracted: EMPTY_EXTRACTED, ttftMs: null, bodyText: text, invalid: true };
   }
@@ -241,6 +244,14 @@ function readRealtime(adapter: ProviderAdapter, body: string): ResponseReading {
   }
   const extracted = safeExtract(() => protocol.read(messages));
   return { extracted, ttftMs: null, bodyText: extracted.text, invalid: false };
+}
+
+function safeBatch(f: () => Extracted | null): Extracted | null {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
 }
 
 function safeExtract(f: () => Extracted): Extracted {

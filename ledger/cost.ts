@@ -30,8 +30,9 @@
  * output_image_mtok; a missing one falls back to the text rate of its side, cached audio to the audio input rate).
  *
  * Service tiers (OpenAI flex / priority, Anthropic priority) and batch discounts: the data (0.1.8) has no
- * tier-specific or batch prices for any model, so the tier is recorded in the row (service_tier) and priced at
- * the standard rates; an override (config `prices`, per organisation `pricing.organizations`) prices it otherwise.
+ * tier-specific or batch prices for any model, so the tier is recorded in the row (service_tier) and the cost is
+ * multiplied by the configured factor for it (config `pricing.tier_factors`: the published batch discounts by
+ * default); a tier without one (priority) is priced at the standard rates.
  *
  * Every priced row records the price_version that priced it: the bundled data's package version, the price-data
  * file's (ledger/prices.ts), or `override:<digest>` when a configured override set the rates.
@@ -50,8 +51,11 @@ export interface CostResult {
   price_version: string;
 }
 
-/** Prices one call: at `at` (ms since epoch, default now), for `organization` when it has negotiated prices. */
-export type Coster = (provider: ProviderId, model: string, usage: Usage, at?: number, organization?: string) => CostResult;
+/**
+ * Prices one call: at `at` (ms since epoch, default now), for `organization` when it has negotiated prices, in the
+ * `serviceTier` the provider said served it (a batch is discounted).
+ */
+export type Coster = (provider: ProviderId, model: string, usage: Usage, at?: number, organization?: string, serviceTier?: string) => CostResult;
 
 interface Tier {
   start: number;
@@ -125,6 +129,8 @@ export interface CosterOptions {
   organizations?: Readonly<Record<string, Readonly<Record<string, PriceOverride>>>>;
   /** The price_version of rates from the database (ledger/prices.ts `activePriceVersion()`). */
   priceVersion?: string;
+  /** Factor on the whole cost by provider and service tier (config `pricing.tier_factors`); unlisted tiers pay 1. */
+  tierFactors?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export function createCoster(opts: CosterOptions): Coster {
@@ -154,10 +160,11 @@ export function createCoster(opts: CosterOptions): Coster {
   };
 
   // Priced at the time of the call (`at`, ms since epoch), so a replayed or late-assembled call gets the rate it ran at.
-  return (provider, model, usage, at = Date.now(), organization = '') => {
+  return (provider, model, usage, at = Date.now(), organization = '', serviceTier = '') => {
     const rates = ratesAt(schedule(provider, model, organization), at);
     if (rates === null) return UNKNOWN;
-    return { cost_usd: costOf(rates, usage), cost_known: true, price_version: rates.version };
+    const factor = opts.tierFactors?.[provider]?.[serviceTier] ?? 1;
+    return { cost_usd: costOf(rates, usage) * factor, cost_known: true, price_version: rates.version };
   };
 }
 

@@ -93,15 +93,56 @@ describe('audio and image tokens', () => {
   });
 });
 
-describe('service tiers', () => {
-  it.each(['flex', 'priority'])('OpenAI %s is recorded; the price data has no tier prices, so standard rates apply', (tier) => {
-    const r = row('openai', 'chat', {
-      id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', service_tier: tier,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 1000, completion_tokens: 100 },
-    });
+describe('service tiers and batches', () => {
+  const tiered = costerFromConfig(ConfigSchema.parse({ data_dir: mkdtempSync(path.join(tmpdir(), 'sl-prices-')) }));
+  const chat = (tier: string) => ({
+    id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', service_tier: tier,
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 1000, completion_tokens: 100 },
+  });
+  const standard = (1000 * 0.15 + 100 * 0.6) / 1e6;
+
+  it.each([['flex', 0.5], ['priority', 1], ['default', 1]] as const)('OpenAI %s is recorded and priced at %s × the standard rates', (tier, factor) => {
+    const r = row('openai', 'chat', chat(tier), { cost: tiered });
     expect(r.service_tier).toBe(tier);
-    expect(r.cost_usd).toBeCloseTo((1000 * 0.15 + 100 * 0.6) / 1e6, 12);
+    expect(r.cost_usd).toBeCloseTo(standard * factor, 12);
+  });
+
+  it('an OpenAI Batch API output file downloaded through the proxy: usage summed over its lines, at half price', () => {
+    const line = (i: number) => JSON.stringify({
+      id: `batch_req_${i}`, custom_id: `task-${i}`, error: null,
+      response: { status_code: 200, request_id: `req_${i}`, body: { ...chat('default'), id: `chatcmpl-${i}` } },
+    });
+    const jsonl = `${[1, 2, 3].map(line).join('\n')}\n`;
+    const ex = makeExchange({ body: Buffer.from(jsonl), contentType: 'application/octet-stream' }, { endpoint: 'other', path: '/v1/files/file-abc/content', method: 'GET', model: '' });
+    const r = assembleEvent(ex, { cost: tiered, maxLoggedBodyBytes: 1 << 20 });
+    expect(r).toMatchObject({ service_tier: 'batch', prompt_tokens: 3000, completion_tokens: 300, response_model: 'gpt-4o-mini-2024-07-18', error_type: '', response_body: jsonl });
+    expect(r.cost_usd).toBeCloseTo(3 * standard * 0.5, 12);
+  });
+
+  it('Anthropic Message Batches results: succeeded lines summed, errored ones cost nothing, at half price', () => {
+    const ok = (i: number) => JSON.stringify({ custom_id: `r${i}`, result: { type: 'succeeded', message: anthropicBody({ input_tokens: 1000, output_tokens: 100, service_tier: 'batch' }) } });
+    const failed = JSON.stringify({ custom_id: 'r9', result: { type: 'errored', error: { type: 'invalid_request_error' } } });
+    const ex = makeExchange({ body: Buffer.from([ok(1), ok(2), failed].join('\n')), contentType: 'application/binary' }, { provider: 'anthropic', endpoint: 'other', path: '/v1/messages/batches/msgbatch_1/results', method: 'GET', model: '' });
+    const r = assembleEvent(ex, { cost: tiered, maxLoggedBodyBytes: 1 << 20 });
+    expect(r).toMatchObject({ service_tier: 'batch', prompt_tokens: 2000, completion_tokens: 200, response_model: 'claude-sonnet-4-5-20250929' });
+    expect(r.cost_usd).toBeCloseTo((2000 * 3 + 200 * 15) / 1e6 * 0.5, 12);
+  });
+
+  it('a message answered in Anthropic\'s batch tier says so in its usage, and is discounted too', () => {
+    const r = row('anthropic', 'messages', anthropicBody({ input_tokens: 1000, output_tokens: 100, service_tier: 'batch' }), { cost: tiered });
+    expect(r.cost_usd).toBeCloseTo((1000 * 3 + 100 * 15) / 1e6 * 0.5, 12);
+  });
+
+  it('a file that is not a batch result is an ordinary download: no usage, no cost', () => {
+    const ex = makeExchange({ body: Buffer.from('{"a":1}\n{"b":2}\n'), contentType: 'application/octet-stream' }, { endpoint: 'other', path: '/v1/files/file-x/content', method: 'GET', model: '' });
+    expect(assembleEvent(ex, { cost: tiered, maxLoggedBodyBytes: 1 << 20 })).toMatchObject({ prompt_tokens: 0, cost_usd: 0, service_tier: '', error_type: '' });
+  });
+
+  it('tier factors are configurable', () => {
+    const cfg = ConfigSchema.parse({ data_dir: mkdtempSync(path.join(tmpdir(), 'sl-prices-')), pricing: { tier_factors: { openai: { priority: 2 } } } });
+    expect(row('openai', 'chat', chat('priority'), { cost: costerFromConfig(cfg) }).cost_usd).toBeCloseTo(standard * 2, 12);
+    expect(row('openai', 'chat', chat('flex'), { cost: costerFromConfig(cfg) }).cost_usd).toBeCloseTo(standard, 12);
   });
 });
 

@@ -75,7 +75,7 @@ export function loadPriceData(file: string): string {
 export function costerFromConfig(config: Pick<Config, 'pricing' | 'data_dir' | 'prices'>): Coster {
   const file = priceDataFileOf(config);
   const priceVersion = file === '' ? activePriceVersion() : loadPriceData(file);
-  return createCoster({ overrides: config.prices, organizations: config.pricing.organizations, priceVersion });
+  return createCoster({ overrides: config.prices, organizations: config.pricing.organizations, priceVersion, tierFactors: config.pricing.tier_factors });
 }
 
 // ---- update from the npm registry ----

@@ -11,7 +11,7 @@
 // `event: error`, cancelled) reports its usage as not final, so the ledger estimates the completion instead.
 import type { Endpoint } from '../contracts/event.ts';
 import { anthropicRoute } from './gateway-routes.ts';
-import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
+import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, readBatchLines, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 
@@ -62,6 +62,15 @@ function fromAnthropicBody(body: unknown): Extracted {
     if (block) slots.append(String(i), blockText(block));
   });
   return { usage: anthropicUsage(b.usage), service_tier: tierOf(b.usage), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: asString(b.stop_reason), error_type: '', text: slots.toString() };
+}
+
+/** Message Batches results (`GET /v1/messages/batches/{id}/results`): `{custom_id, result: {type, message}}` per line. */
+function fromAnthropicBatchResults(jsonl: string): Extracted | null {
+  return readBatchLines(jsonl, (o) => {
+    const result = asObject(o.result);
+    const message = result?.type === 'succeeded' ? asObject(result.message) : undefined;
+    return { usage: anthropicUsage(message?.usage), model: asString(message?.model) };
+  });
 }
 
 class AnthropicStream implements StreamAccumulator {
@@ -186,6 +195,7 @@ export const anthropicAdapter: ProviderAdapter = {
   isStreamRequest: (body) => asObject(body)?.stream === true,
   fromBody: fromAnthropicBody,
   newStream: () => new AnthropicStream(),
+  readBatchResults: fromAnthropicBatchResults,
   renderError: renderAnthropicError,
   gateway: anthropicRoute,
 };

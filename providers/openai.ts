@@ -8,7 +8,7 @@
 // reasoning tokens, so they map onto our convention as they are.
 import type { Endpoint, ProviderId } from '../contracts/event.ts';
 import { openAiRoute } from './gateway-routes.ts';
-import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, TextSlots, withDetail } from './shared.ts';
+import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, readBatchLines, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, GatewayRoute, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
 
@@ -198,6 +198,14 @@ export function fromOpenAiBody(body: unknown): Extracted {
   return { usage: openAiUsage(b.usage), service_tier: tierOf(b), response_model: asString(b.model), response_id: asString(b.id) || undefined, finish_reason: finish, error_type: '', text: slots.toString() };
 }
 
+/** The Batch API's output file (`GET /v1/files/{id}/content`): `{custom_id, response: {status_code, body}}` per line. */
+export function fromOpenAiBatchOutput(jsonl: string): Extracted | null {
+  return readBatchLines(jsonl, (o) => {
+    const body = asObject(asObject(o.response)?.body);
+    return { usage: openAiUsage(body?.usage), model: asString(body?.model) };
+  });
+}
+
 /** One accumulator for both Chat Completions chunks and Responses events: the frame says which. */
 class OpenAiStream implements StreamAccumulator {
   private usage: Usage | null = null;
@@ -352,6 +360,7 @@ export function createOpenAiCompatibleAdapter(opts: OpenAiCompatibleOptions): Pr
     isStreamRequest: (body) => asObject(body)?.stream === true,
     fromBody: fromOpenAiBody,
     newStream: () => new OpenAiStream(),
+    readBatchResults: fromOpenAiBatchOutput,
     realtime: openAiRealtime,
     renderError: renderOpenAiError,
     gateway: opts.gateway,

@@ -146,3 +146,30 @@ export class TextSlots {
 export function emptyExtracted(): Extracted {
   return { usage: null, response_model: '', finish_reason: '', error_type: '', text: '' };
 }
+
+/**
+ * A Batch API results file: every non-empty line a JSON object with the caller's `custom_id`, read by `line` into
+ * that request's usage and model. Null when any line is not such an object (the file is something else).
+ */
+export function readBatchLines(jsonl: string, line: (o: JsonObject) => { usage: Usage | null; model: string }): Extracted | null {
+  let usage: Usage | null = null;
+  let model = '';
+  let lines = 0;
+  for (const raw of jsonl.split('\n')) {
+    if (raw.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+    const o = asObject(parsed);
+    if (!o || typeof o.custom_id !== 'string') return null;
+    lines++;
+    const read = line(o);
+    if (read.usage) usage = usage ? addUsage(usage, read.usage) : read.usage;
+    model ||= read.model;
+  }
+  if (lines === 0) return null;
+  return { usage, service_tier: 'batch', response_model: model, finish_reason: '', error_type: '', text: '' };
+}

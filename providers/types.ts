@@ -136,6 +136,11 @@ export interface ProviderAdapter {
   fromBody(body: unknown): Extracted;
   /** A fresh accumulator for one SSE response. */
   newStream(): StreamAccumulator;
+  /**
+   * A Batch API's results file (JSON Lines, one answered request per line) downloaded through the proxy; null when
+   * the text is not one. Usage is summed over its lines, and the service tier is `batch` (priced at the batch discount).
+   */
+  readBatchResults?(jsonl: string): Extracted | null;
   /** The provider's WebSocket realtime API, for providers that have one. */
   readonly realtime?: RealtimeProtocol;
   /** True when this SSE frame is the usage-only frame injected by rewriteRequest (hidden from the client when asked). */

@@ -15,6 +15,7 @@ const cost = createCoster({
   overrides: {},
   organizations: { org_big: { 'claude-sonnet-4-5': { input_per_mtok: 2, output_per_mtok: 10 } } },
   priceVersion: BUNDLED_PRICE_VERSION,
+  tierFactors: { anthropic: { batch: 0.5 } },
 });
 
 /** A row with plain text usage (no detail counts) and the given stored cost. */
@@ -97,6 +98,13 @@ describe('reprice', () => {
     const byModel = await reprice(store().client, cost, { since: '30d', model: 'claude-sonnet-4-5-20250929', dryRun: false, now: NOW });
     expect(byModel).toMatchObject({ scanned: 2, changed: 2 });
     expect((await costs())[rows[2]!.request_id]!.cost_usd).toBe(1);
+  });
+
+  it('a row answered in the batch tier is repriced at its discount', async () => {
+    const batch = { ...wrongSonnet(1), service_tier: 'batch' };
+    await createWriter(store().client).insert([batch]);
+    expect(await reprice(store().client, cost, { since: '30d', dryRun: false, now: NOW })).toMatchObject({ changed: 1 });
+    expect((await costs())[batch.request_id]!.cost_usd).toBeCloseTo(0.0045 / 2, 12);
   });
 
   it('rows without tokens (errors, invalid answers) are not repriced', async () => {
