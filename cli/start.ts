@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import { configWarnings } from '../config/index.ts';
 import { watchConfig } from '../config/watch.ts';
+import type { SpendStore } from '../ledger/spend-store.ts';
+import type { SpendMessage } from '../ingest/settle.ts';
 import type { Forwarder } from '../bus/forwarder.ts';
 import { createSpoolSink } from '../bus/spool-sink.ts';
 import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus/spool/index.ts';
@@ -24,7 +26,7 @@ interface Pipeline {
   stop(): Promise<void>;
 }
 
-async function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Promise<Pipeline> {
+async function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv, onSpend: (m: SpendMessage) => void): Promise<Pipeline> {
   if (config.sink !== 'spool' && config.sink !== 'kafka') {
     return { sink: createSinkFromConfig(config), describe: config.sink, stop: async () => {} };
   }
@@ -61,21 +63,23 @@ async function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv): Promi
       stop: () => forwarder.stop(),
     };
   }
-  const ingest = superviseIngest(childEnv);
+  const ingest = superviseIngest(childEnv, onSpend);
   // origin, not the URL: credentials in a URL must not reach the console.
   const store = config.clickhouse.url === undefined ? `ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}` : `ClickHouse at ${new URL(config.clickhouse.url).origin}`;
   return { sink, describe: `spool ${dir} → embedded ingest → ${store}`, metrics: spoolMetrics, stop: () => ingest.stop() };
 }
 
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
-function superviseIngest(parentEnv: NodeJS.ProcessEnv): { stop(): Promise<void> } {
+function superviseIngest(parentEnv: NodeJS.ProcessEnv, onMessage: (m: SpendMessage) => void): { stop(): Promise<void> } {
   // The environment's own allocator settings, if any, win.
   const env = { ...INGEST_ALLOCATOR_ENV, ...parentEnv };
   let child: ChildProcess | undefined;
   let stopping = false;
   let restarts = 0;
   const launch = () => {
-    child = spawn(process.execPath, [BIN, 'ingest'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // The IPC channel carries budget spend (ingest/settle.ts): the ledger's restore at start, then each stored row.
+    child = spawn(process.execPath, [BIN, 'ingest'], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m) => onMessage(m as SpendMessage));
     child.on('exit', (code, signal) => {
       if (stopping) return;
       const delay = Math.min(10_000, 250 * 2 ** Math.min(restarts++, 6));
@@ -96,8 +100,27 @@ function superviseIngest(parentEnv: NodeJS.ProcessEnv): { stop(): Promise<void> 
 }
 
 export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const pipeline = await buildPipeline(config, childEnv);
-  const proxy = await startProxy(config, pipeline.sink, pipeline.metrics);
+  // Embedded default: budget spend lives in this process, restored from the ledger by the ingest worker it starts.
+  let spend: SpendStore | undefined;
+  const early: SpendMessage[] = [];
+  let markRestored: () => void = () => {};
+  const restored = new Promise<void>((resolve) => {
+    markRestored = resolve;
+  });
+  const onSpend = (m: SpendMessage) => {
+    if (spend === undefined) return void early.push(m);
+    if (m.type === 'spend-restore') {
+      spend.restore(m.spent);
+      markRestored();
+    } else {
+      spend.settle(m.rows, config.budgets.timezone).catch((err: Error) => warn(`budget settlement failed: ${err.message}`));
+    }
+  };
+  const embeddedSpend = config.sink === 'spool' && config.redis.url === undefined;
+  const pipeline = await buildPipeline(config, childEnv, onSpend);
+  const proxy = await startProxy(config, pipeline.sink, pipeline.metrics, embeddedSpend ? { spendRestored: restored, onWarn: warn } : { onWarn: warn });
+  spend = proxy.spend;
+  for (const m of early.splice(0)) onSpend(m);
   console.log(`sightline: proxy listening on ${proxy.url}`);
   console.log(`  events: ${pipeline.describe}`);
   console.log(`  OpenAI SDK:    baseURL ${proxy.url}/openai/v1`);

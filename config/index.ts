@@ -199,7 +199,7 @@ export const ConfigSchema = z.strictObject({
   redis: z.strictObject({
     url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…').optional(),
     /** Every Redis command has this deadline: a slow or unreachable Redis never hangs a call. */
-    command_timeout_ms: z.coerce.number().int().positive().default(100),
+    command_timeout_ms: z.coerce.number().int().positive().default(250),
     /** Prefix of every key Sightline writes. */
     prefix: z.string().default('sightline:'),
     /** With Redis unreachable: rate limits let calls through (warned, counted); budgets refuse them. */

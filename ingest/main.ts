@@ -15,6 +15,8 @@ import type { DeadLetter, DeadLetterSink, IngestStats, Pipeline } from './pipeli
 import { assembleDepsFromConfig, createPipeline, redactorFromConfig } from './pipeline.ts';
 import { consumeSpools } from './spool-source.ts';
 import { createWriter } from './writer.ts';
+import { createSettler, sendSpendRestore } from './settle.ts';
+import type { RequestEvent } from '../contracts/event.ts';
 
 import { INGEST_CONSUMER, spoolRoot } from './process.ts';
 
@@ -61,13 +63,26 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
   // OpenTelemetry (otel/): spans and GenAI metrics of stored rows; the SDK is loaded only with an endpoint set.
   const telemetry = telemetryEnabled(config.tracing) ? (await import('../otel/ingest.ts')).startIngestTelemetry(config, log) : undefined;
   const deadLetters = kafka ? kafkaDeadLetters(config) : fileDeadLetters(path.join(config.data_dir, 'dead-letters.jsonl'));
+  // Budgets: spend restored for the gateway that started this worker (embedded), then every stored row settled.
+  await retryUntil(() => sendSpendRestore(client, config), 'restoring budget spend from the ledger', log);
+  const settler = createSettler(config, log);
+  const afterStore = telemetry === undefined
+    ? settler?.afterStore
+    : settler === undefined ? telemetry.afterStore : (row: RequestEvent) => {
+      const exported = telemetry.afterStore(row);
+      const settled = settler.afterStore(row);
+      return () => {
+        exported?.();
+        settled();
+      };
+    };
   const pipeline = createPipeline({
     writer: createWriter(client, { maxRowsPerInsert: config.ingest.batch_max_rows }),
     deadLetters,
     redact: redactorFromConfig(config.redaction),
     maxEventBytes: config.ingest.max_event_bytes,
     assemble: assembleDepsFromConfig(config),
-    ...(telemetry ? { afterStore: telemetry.afterStore } : {}),
+    ...(afterStore ? { afterStore } : {}),
   });
 
   const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools({
@@ -97,6 +112,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
       clearInterval(statsTimer);
       await source.stop();
       await telemetry?.shutdown();
+      await settler?.close();
       await deadLetters.close?.();
       await http?.close();
       await client.close();

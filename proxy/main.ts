@@ -6,7 +6,7 @@ import { metricsUrl } from '../config/tracing.ts';
 import type { EventSink } from '../contracts/sink.ts';
 import type { SpendStore } from '../ledger/spend-store.ts';
 import { memorySpendStore, redisSpendStore } from '../ledger/spend-store.ts';
-import { connectRedis } from './gateway/redis.ts';
+import { connectRedis, redisReady } from './gateway/redis.ts';
 import type { KeyStore } from './keys/store.ts';
 import { openKeyStore } from './keys/store.ts';
 import { attachRealtime } from './realtime.ts';
@@ -53,6 +53,7 @@ export async function startProxy(
   const warn = opts.onWarn ?? ((m: string) => console.error(`sightline: ${m}`));
   // What replicas share (keys, spend, limits): Redis when configured, else this process and the data dir.
   const redis = connectRedis(config.redis, warn);
+  if (redis !== undefined && !(await redisReady(redis))) warn(`Redis ${new URL(config.redis.url!).host} is not reachable yet; keys, budgets and limits use it once it is`);
   const keys = await openKeyStore(config, redis, warn);
   const spend = redis !== undefined ? redisSpendStore(redis, config.redis.prefix) : memorySpendStore();
   const proxy = createProxyServer({

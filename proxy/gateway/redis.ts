@@ -26,3 +26,19 @@ export function connectRedis(config: Config['redis'], onWarn: (message: string) 
   });
   return redis;
 }
+
+/** Waits (at most `ms`) for the first connection, so start-up reads find Redis ready; false when it is not yet. */
+export async function redisReady(redis: SharedRedis, ms = 3000): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, ms);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', onReady);
+  });
+}

@@ -133,8 +133,14 @@ export async function openKeyStore(config: Pick<Config, 'keys' | 'data_dir' | 'r
     seen = v;
     index();
   };
-  await refresh();
   let failing = false;
+  try {
+    await refresh();
+  } catch (err) {
+    // Config keys work at once; runtime ones arrive when the store answers (the timer keeps trying).
+    onWarn(`virtual keys could not be loaded yet: ${(err as Error).message}`);
+    failing = true;
+  }
   const timer = setInterval(() => {
     refresh().then(() => {
       failing = false;

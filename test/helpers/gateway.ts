@@ -6,6 +6,8 @@ import { RequestEventSchema } from '../../contracts/event.ts';
 import type { BusEvent } from '../../contracts/sink.ts';
 import { encodeBusEvent } from '../../contracts/sink.ts';
 import { assembleDepsFromConfig, decodeEvent } from '../../ingest/pipeline.ts';
+import { settlementOf } from '../../ingest/settle.ts';
+import type { Settlement } from '../../contracts/spend.ts';
 import type { RunningProxy } from '../../proxy/main.ts';
 import { startProxy } from '../../proxy/main.ts';
 import { createMemorySink } from '../../proxy/sink.ts';
@@ -28,7 +30,17 @@ export interface TestGateway {
 
 type EnvSpec = Record<string, string> | ((mockUrl: string) => Record<string, string>);
 
-export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string | ((mockUrl: string) => string) } = {}): Promise<TestGateway> {
+export interface TestGatewayOptions {
+  env?: EnvSpec;
+  yaml?: string | ((mockUrl: string) => string);
+  /**
+   * Settle budget spend as ingest does once each row is stored (ingest/settle.ts), into the proxy's own spend store
+   * (memory, or the shared Redis): the rows are assembled and settled a few ms after each call ends.
+   */
+  settle?: boolean;
+}
+
+export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = await startMockUpstream();
   const config = parseConfig(typeof opts.yaml === 'function' ? opts.yaml(mock.url) : opts.yaml, {
     SIGHTLINE_PORT: '0',
@@ -53,6 +65,18 @@ export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string | ((
     }
     return events;
   };
+  let settled = 0;
+  let unsettled: Settlement[] = [];
+  const settler = opts.settle !== true ? undefined : setInterval(() => {
+    const rows = assembled();
+    unsettled.push(...rows.slice(settled).map(settlementOf));
+    settled = rows.length;
+    if (unsettled.length === 0) return;
+    const batch = unsettled;
+    unsettled = [];
+    // As ingest does (ingest/settle.ts): a settlement that fails (Redis down, slow) is tried again.
+    proxy.spend.settle(batch, config.budgets.timezone).catch(() => unsettled.unshift(...batch));
+  }, 5);
   return {
     proxy,
     mock,
@@ -70,6 +94,7 @@ export async function startTestGateway(opts: { env?: EnvSpec; yaml?: string | ((
       return assembled();
     },
     async close() {
+      clearInterval(settler);
       await proxy.close();
       await mock.close();
     },
