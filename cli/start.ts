@@ -101,13 +101,14 @@ function superviseIngest(parentEnv: NodeJS.ProcessEnv, onMessage: (m: SpendMessa
 
 export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   // Embedded default: budget spend lives in this process, restored from the ledger by the ingest worker it starts.
-  let spend: SpendStore | undefined;
+  const gateway: { spend?: SpendStore } = {};
   const early: SpendMessage[] = [];
   let markRestored: () => void = () => {};
   const restored = new Promise<void>((resolve) => {
     markRestored = resolve;
   });
   const onSpend = (m: SpendMessage) => {
+    const spend = gateway.spend;
     if (spend === undefined) return void early.push(m);
     if (m.type === 'spend-restore') {
       spend.restore(m.spent);
@@ -119,7 +120,7 @@ export async function startGateway(config: Config, childEnv: NodeJS.ProcessEnv =
   const embeddedSpend = config.sink === 'spool' && config.redis.url === undefined;
   const pipeline = await buildPipeline(config, childEnv, onSpend);
   const proxy = await startProxy(config, pipeline.sink, pipeline.metrics, embeddedSpend ? { spendRestored: restored, onWarn: warn } : { onWarn: warn });
-  spend = proxy.spend;
+  gateway.spend = proxy.spend;
   for (const m of early.splice(0)) onSpend(m);
   console.log(`sightline: proxy listening on ${proxy.url}`);
   console.log(`  events: ${pipeline.describe}`);
