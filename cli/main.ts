@@ -89,15 +89,9 @@ program
   .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)')
   .action(async (query: string, opts: { format: 'table' | 'json'; config?: string; dataDir?: string }) => {
     const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
-    const client = await queryClient(config);
-    try {
+    await withStore(config, 'sql', async (client) => {
       process.stdout.write(await runSql(client, query, opts.format));
-    } catch (err) {
-      console.error(`sightline sql: ${(err as Error).message}`);
-      process.exitCode = 1;
-    } finally {
-      await client.close();
-    }
+    });
   });
 
 program
@@ -137,9 +131,8 @@ program
   .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)')
   .action(async (opts: { since: string; model?: string; org?: string; dryRun: boolean; config?: string; dataDir?: string }) => {
     const config = configWith({ SIGHTLINE_CONFIG: opts.config, SIGHTLINE_DATA_DIR: opts.dataDir });
-    const client = await queryClient(config);
     const tty = process.stderr.isTTY;
-    try {
+    await withStore(config, 'reprice', async (client) => {
       const summary = await reprice(client, costerFromConfig(config), {
         since: opts.since,
         model: opts.model,
@@ -149,12 +142,7 @@ program
       });
       if (tty) process.stderr.write('\n');
       process.stdout.write(formatSummary(summary));
-    } catch (err) {
-      console.error(`sightline reprice: ${(err as Error).message}`);
-      process.exitCode = 1;
-    } finally {
-      await client.close();
-    }
+    });
   });
 
 program
@@ -232,6 +220,19 @@ keys
     if (config.keys.length === 0) console.log('No keys configured.');
     for (const k of config.keys) console.log(`${k.id}\torg=${k.organization_id}\tteam=${k.team || '-'}`);
   });
+
+/** Runs `work` against the config's store; a failure is reported as `sightline <command>: …` with exit code 1. */
+async function withStore(config: Config, command: string, work: (client: ClickHouseClient) => Promise<void>): Promise<void> {
+  const client = await queryClient(config);
+  try {
+    await work(client);
+  } catch (err) {
+    console.error(`sightline ${command}: ${(err as Error).message}`);
+    process.exitCode = 1;
+  } finally {
+    await client.close();
+  }
+}
 
 /** The embedded store is locked by the running ingest worker: talk to its HTTP interface when it answers. */
 async function queryClient(config: Config): Promise<ClickHouseClient> {
