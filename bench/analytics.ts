@@ -2,7 +2,9 @@
 // numbers(), so the materialized views of 0009–0012 fill as they would from ingest, one chunk per insert), then
 // every dashboard panel timed through panels/ exactly as the console and Grafana run it, and the bytes on disk.
 // Targets: ≤ 100 ms for a rollup panel, ≤ 1 s for a raw drill-down (panels/catalog.ts `source`).
-//   npm run bench -- analytics [--rows 10000000] [--chunk 1000000] [--runs 5] [--keep <dir>] [--reuse <dir>]
+//   npm run bench -- analytics [--rows 10000000] [--chunk 1000000] [--runs 5] [--keep <dir>] [--reuse <dir>] [--optimize]
+// --keep leaves the seeded store in <dir>, --reuse times a kept one again; --optimize first merges every rollup fully
+// (OPTIMIZE … FINAL: the state background merges reach for past days), so both states can be measured.
 // Distributions (all deterministic, from cityHash64 of the row number):
 //   time       uniform over the last 30 days
 //   org        20 organisations, Zipf-like (org_00 ≈ 22 % of calls, org_19 ≈ 0.3 %); 3 teams × 3 keys each
@@ -23,12 +25,13 @@ import { parseArgs } from 'node:util';
 import { createClickHouse } from '../analytics/client.ts';
 import { migrate } from '../analytics/migrate.ts';
 import { refreshModelPrices } from '../analytics/prices.ts';
+import { ROLLUPS } from '../analytics/rollups.ts';
 import { DASHBOARDS, PANELS, grafanaIntervalMs, panelSql, type PanelId, type PanelRequest } from '../panels/index.ts';
 import { median, percentile } from './lib/stats.ts';
 
 const { values: args } = parseArgs({ options: {
   rows: { type: 'string', default: '10000000' }, chunk: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '5' },
-  keep: { type: 'string' }, reuse: { type: 'string' },
+  keep: { type: 'string' }, reuse: { type: 'string' }, optimize: { type: 'boolean', default: false },
 } });
 const ROWS = Number(args.rows);
 const CHUNK = Number(args.chunk);
@@ -130,6 +133,14 @@ async function settle(): Promise<void> {
   console.log(`merges settled after ${((performance.now() - t0) / 1000).toFixed(0)} s; active parts: ${parts.map((p) => `${p.table} ${p.parts}`).join(', ')}`);
 }
 
+async function optimize(): Promise<void> {
+  for (const { table } of ROLLUPS) {
+    const t0 = performance.now();
+    await client.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
+    console.log(`  OPTIMIZE ${table} FINAL: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
 async function sizes(): Promise<void> {
   const rows = await q<{ table: string; rows: string; bytes: string; uncompressed: string }>(`SELECT table, sum(rows) AS rows, sum(bytes_on_disk) AS bytes,
     sum(data_uncompressed_bytes) AS uncompressed FROM system.parts WHERE database = 'sightline' AND active GROUP BY table ORDER BY table`);
@@ -190,6 +201,7 @@ async function main(): Promise<void> {
     if (!args.reuse) await seed();
     else console.log(`reusing ${dataDir}`);
     await settle();
+    if (args.optimize) await optimize();
     await sizes();
     console.log(`\npanels (median of ${RUNS} runs after one warm-up; target ≤ 100 ms rollup, ≤ 1000 ms raw):`);
     console.log('| panel | source | range, scope | rows | median ms | max ms | target | |');
