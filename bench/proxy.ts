@@ -1,7 +1,7 @@
 // Proxy bench (issue #14): Sightline against a raw pass-through (node:http + undici Pool) measured in the same run,
 // the gateway's process tree pinned to one core and the load generator (wrk) with the upstream mock on the other.
 // Every mode prints the issue's target next to what it measured, and MET / NOT MET.
-//   node bin/run-ts.mjs bench/proxy.ts [--modes non-stream,stream,start,long-streams,soak,tracing,gateway] [--quick] [--rounds 1]
+//   node bin/run-ts.mjs bench/proxy.ts [--modes non-stream,stream,start,long-streams,soak,tracing,gateway,cache] [--quick] [--rounds 1]
 //        [--bodies 1k,16k] [--connections 1,16,64] [--variants raw,sightline,raw-http,hpm,direct] [--seconds 5] [--warmup 2]
 //        [--iterations 500] [--streams 1000] [--stream-seconds 30] [--requests 1000000] [--unpinned] [--loadgen wrk|autocannon]
 //        [--json out.json]
@@ -11,6 +11,7 @@
 // time; start = `node bin/sightline.mjs start` as a whole; long-streams = many concurrent 30 s streams; soak = N requests;
 // tracing = the proxy with OpenTelemetry tracing off, and on at 100 % sampling, with and without a caller's traceparent;
 // gateway = alias routing, translation each way, a translated stream's first byte, and a fallback after a fast 5xx.
+// cache = a cache miss and a cache hit over pass-through (memory and Redis), and the semantic index at 100k entries.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,6 +31,7 @@ import { runStart } from './proxy/start.ts';
 import { runStreams } from './proxy/streams.ts';
 import { runTracing } from './proxy/tracing.ts';
 import { runGateway } from './proxy/gateway.ts';
+import { runCache } from './proxy/cache.ts';
 import { line, verdicts } from './proxy/targets.ts';
 
 const { values: args } = parseArgs({ options: {
@@ -56,7 +58,7 @@ const { values: args } = parseArgs({ options: {
   json: { type: 'string' },
 } });
 
-const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak', 'tracing', 'gateway'] as const;
+const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak', 'tracing', 'gateway', 'cache'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const quick = args.quick;
 const loadModesOnly = args.ablation || args.profile;
@@ -106,6 +108,7 @@ try {
     if (modes.includes('soak')) results.soak = (await runSoak(ctx, soakRequests, sizes[0]!)).result;
     if (modes.includes('tracing')) results.tracing = (await runTracing(ctx)).result;
     if (modes.includes('gateway')) results.gateway = (await runGateway(ctx)).result;
+    if (modes.includes('cache')) results.cache = (await runCache(ctx)).result;
     console.log(`\n## All targets (${verdicts.filter((v) => v.met).length} of ${verdicts.length} MET)\n\n${verdicts.map(line).join('\n')}`);
     if (args.json) {
       writeFileSync(args.json, `${JSON.stringify({ node: process.version, cpus: cpuCount, tool, pinned, rounds: ctx.rounds, seconds: ctx.seconds, warmupSeconds: ctx.warmupSeconds, results, verdicts }, null, 2)}\n`);

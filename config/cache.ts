@@ -25,6 +25,8 @@ export const CacheSchema = z.strictObject({
     enabled: z.boolean().default(false),
     /** The embeddings alias (in models) that embeds the last user message, called through the gateway itself. */
     embeddings_model: z.string().min(1).optional(),
+    /** Asked of the embeddings model when set (OpenAI's text-embedding-3 take `dimensions`): 256 keeps 100k vectors in ~100 MB, 1536 in ~600 MB. */
+    dimensions: z.coerce.number().int().positive().optional(),
     /** Cosine similarity at or above which a stored answer serves. */
     threshold: z.coerce.number().min(0).max(1).default(0.95),
     /** The embeddings call's deadline; past it the call is looked up exactly only. */

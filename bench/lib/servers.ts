@@ -77,6 +77,19 @@ async function startUpstream(): Promise<void> {
     }
     return hit;
   };
+  const paddedBySize = new Map<number, { status: number; headers: Record<string, string>; body: Buffer }>();
+  const padded = (f: { status: number; headers: Record<string, string>; body: Buffer }, size: number) => {
+    let hit = paddedBySize.get(size);
+    if (!hit) {
+      const json = JSON.parse(f.body.toString('utf8')) as { choices: { message: { content: string } }[] };
+      const room = size - Buffer.byteLength(JSON.stringify(json));
+      json.choices[0]!.message.content += ' Paris.'.repeat(Math.ceil(Math.max(0, room) / 7)).slice(0, Math.max(0, room));
+      const body = Buffer.from(JSON.stringify(json));
+      hit = { status: f.status, headers: { ...f.headers, 'content-length': String(body.length) }, body };
+      paddedBySize.set(size, hit);
+    }
+    return hit;
+  };
   let served = 0;
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/_bench/count') {
@@ -104,7 +117,9 @@ async function startUpstream(): Promise<void> {
         return;
       }
       if (!body.includes('"stream":true')) {
-        const f = fixture(defaultFixture(req.url ?? '', { stream: false }));
+        // x-bench-response-bytes: the chat fixture with its answer padded to that many bytes (the cache bench's 2 KiB).
+        const size = headerNumber(req.headers['x-bench-response-bytes'], 0);
+        const f = size > 0 ? padded(fixture('openai/chat.json'), size) : fixture(defaultFixture(req.url ?? '', { stream: false }));
         res.writeHead(f.status, f.headers);
         res.end(f.body);
         return;

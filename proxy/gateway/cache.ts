@@ -207,7 +207,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
       const r = await fetch(`${selfUrl()}/v1/embeddings`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: c.semantic.embeddings_model, input: text }),
+        body: JSON.stringify({ model: c.semantic.embeddings_model, input: text, ...(c.semantic.dimensions !== undefined ? { dimensions: c.semantic.dimensions } : {}) }),
         signal: AbortSignal.timeout(c.semantic.timeout_ms),
       });
       if (!r.ok) return undefined;
