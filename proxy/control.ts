@@ -17,9 +17,11 @@ export interface ControlPlaneDeps {
   metrics?: () => Readonly<Record<string, number>>;
   /** With a config, the console is served at /_sightline/ (its pages and /_sightline/api/console/*). */
   config?: Config;
+  /** The virtual keys API (admin-api.ts), mounted at /_sightline/api. */
+  adminApi?: express.Router;
 }
 
-export function createControlPlane({ sink, counters, metrics, config }: ControlPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createControlPlane({ sink, counters, metrics, config, adminApi }: ControlPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -51,6 +53,7 @@ export function createControlPlane({ sink, counters, metrics, config }: ControlP
     }
     res.type('text/plain; version=0.0.4').send(text);
   });
+  if (adminApi) app.use(`${ADMIN_PREFIX}/api`, adminApi);
   if (config) app.use(ADMIN_PREFIX, createConsole({ config }));
   app.use((req, res) => {
     res.status(404).json({ error: { message: `No control-plane route ${req.method} ${req.path}; see ${ADMIN_PREFIX}/health and ${ADMIN_PREFIX}/metrics.`, type: 'not_found_error', code: 'sightline_not_found' } });

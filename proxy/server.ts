@@ -24,6 +24,7 @@ import type { FacadeEndpoint, Gateway, GatewayCall } from './gateway/index.ts';
 import { createGateway } from './gateway/index.ts';
 import { createResponseCache, loopbackUrl } from './gateway/cache.ts';
 import { connectRedis } from './gateway/redis.ts';
+import { createAdminApi } from './admin-api.ts';
 import { createAdmission } from './gateway/admission.ts';
 import { parseOptInHeaders } from './headers.ts';
 import type { KeyStore } from './keys/store.ts';
@@ -112,6 +113,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     config,
     counters: () => ({ outcomes, unlogged }),
     metrics: () => ({ ...deps.metrics?.(), ...gateway.metrics(), ...admission.metrics() }),
+    ...(keys !== undefined ? { adminApi: createAdminApi({ config, keys, spend }) } : {}),
   });
 
   /**

@@ -21,7 +21,9 @@ export type StoredKey = z.infer<typeof StoredKeySchema> & { source: 'config' | '
 /** What a create or update may set (the digest is the store's to make). */
 export type KeyInput = Omit<z.input<typeof ApiKey>, 'hash' | 'id'> & { id?: string };
 
-const FileSchema = z.object({ version: z.number().int(), keys: z.array(StoredKeySchema) });
+/** The key file holds keys as written (a budget as `200/month`); each is validated when loaded. */
+const FileSchema = z.object({ version: z.number().int(), keys: z.array(z.object({ id: z.string() }).loose()) });
+type RawKey = z.input<typeof StoredKeySchema>;
 
 export const REFRESH_MS = 1000;
 
@@ -45,8 +47,8 @@ interface Backend {
   /** The version stamp; changes with every write. */
   version(): Promise<number>;
   load(): Promise<z.infer<typeof StoredKeySchema>[]>;
-  /** Writes one key (replacing the one with its id) and moves the version on. */
-  put(key: z.infer<typeof StoredKeySchema>): Promise<void>;
+  /** Writes one key as written (replacing the one with its id) and moves the version on. */
+  put(key: RawKey): Promise<void>;
 }
 
 function fileBackend(dataDir: string): Backend {
@@ -69,7 +71,7 @@ function fileBackend(dataDir: string): Backend {
       }
     },
     async load() {
-      return read().keys;
+      return read().keys.map((k) => StoredKeySchema.parse(k));
     },
     async put(key) {
       const current = read();
@@ -153,8 +155,11 @@ export async function openKeyStore(config: Pick<Config, 'keys' | 'data_dir' | 'r
   timer.unref();
 
   const write = async (key: StoredKey) => {
-    const { source: _source, ...stored } = key;
-    await backend.put(StoredKeySchema.parse(stored));
+    const { source: _source, budget, ...rest } = key;
+    // Stored as written (`200/month`), parsed again on load like any key.
+    const raw: RawKey = { ...rest, ...(budget === undefined ? {} : { budget: `${budget.usd}/${budget.period}` }) };
+    StoredKeySchema.parse(raw);
+    await backend.put(raw);
     await refresh();
     return byId.get(key.id)!;
   };

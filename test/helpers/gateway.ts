@@ -1,5 +1,8 @@
 // Starts the real proxy (real sockets, real http-proxy-middleware) in front of the mock upstream,
 // with an in-memory sink so tests can read the events it emits.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseConfig } from '../../config/index.ts';
 import type { RequestEvent } from '../../contracts/event.ts';
 import { RequestEventSchema } from '../../contracts/event.ts';
@@ -43,6 +46,8 @@ export interface TestGatewayOptions {
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = await startMockUpstream();
   const config = parseConfig(typeof opts.yaml === 'function' ? opts.yaml(mock.url) : opts.yaml, {
+    // Its own data dir: runtime keys (keys.json) and anything else a gateway writes stay out of the repository.
+    SIGHTLINE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'sightline-gw-')),
     SIGHTLINE_PORT: '0',
     SIGHTLINE_SINK: 'none',
     SIGHTLINE_UPSTREAM_OPENAI: mock.url,

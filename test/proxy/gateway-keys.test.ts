@@ -18,6 +18,10 @@ models:
   - { name: haiku, model: anthropic/claude-haiku-4-5, api_key: k-ant }
   - { name: sonnet, model: anthropic/claude-sonnet-4-6, api_key: k-ant }
   - { name: opus, model: anthropic/claude-opus-4-1, api_key: k-ant }
+admin:
+  keys:
+    - { id: root, hash: ${hashKey('sl-admin-root')} }
+    - { id: globex-admin, hash: ${hashKey('sl-admin-globex')}, organization_id: globex }
 prices:
   # The mock answers as claude-sonnet-4-5-20250929: 12 + 21 tokens at $1 each make a call cost $33.
   claude-sonnet-4-5-20250929: { input_per_mtok: 1000000, output_per_mtok: 1000000 }
@@ -94,6 +98,38 @@ describe('the article\'s virtual keys', () => {
     expect((err as Error).message).toMatch(/has been revoked/);
     const unknown = await client('sl-not-a-key').chat.completions.create(hi('haiku')).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it('manages keys over the admin API: created with the secret shown once, spend shown, a budget change applied, scoped by organisation', async () => {
+    const api = (method: string, path: string, key: string | undefined, body?: unknown) => fetch(`${gw.url}/_sightline/api${path}`, {
+      method, headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    expect((await api('GET', '/keys', undefined)).status).toBe(401);
+    const bad = await api('POST', '/keys', 'sl-admin-root', { organization_id: 'acme', budget: 'lots' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toMatch(/budget: expected <usd>\/<day\|week\|month>/);
+    const created = await api('POST', '/keys', 'sl-admin-root', { id: 'ml-bot', organization_id: 'acme', team: 'ml', budget: '1000/day', models: ['haiku'], metadata: { owner: 'ana' } });
+    expect(created.status).toBe(201);
+    const { secret, ...shown } = await created.json() as { secret: string; hash?: string };
+    expect(secret).toMatch(/^sl-/);
+    expect(shown.hash).toBeUndefined();
+    await client(secret).chat.completions.create(hi('haiku', { max_tokens: 21 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const one = await (await api('GET', '/keys/ml-bot', 'sl-admin-root')).json() as { spend: { spent_usd: number; limit_usd: number; period: string } ; metadata: Record<string, string> };
+    expect(one.spend).toMatchObject({ spent_usd: 33, limit_usd: 1000 });
+    expect(one.spend.period).toMatch(/^day:\d{4}-\d\d-\d\d$/);
+    expect(one.metadata).toEqual({ owner: 'ana' });
+    // Lower the budget below what is spent: the next call is refused.
+    expect((await api('PATCH', '/keys/ml-bot', 'sl-admin-root', { budget: '10/day' })).status).toBe(200);
+    const refused = await client(secret).chat.completions.create(hi('haiku', { max_tokens: 21 })).catch((e: unknown) => e);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('sightline_budget_exceeded');
+    // An organisation's admin key sees and makes only its organisation's keys.
+    expect((await api('GET', '/keys/ml-bot', 'sl-admin-globex')).status).toBe(404);
+    expect((await api('POST', '/keys', 'sl-admin-globex', { organization_id: 'acme' })).status).toBe(403);
+    const listed = await (await api('GET', '/keys', 'sl-admin-globex')).json() as { data: unknown[] };
+    expect(listed.data).toEqual([]);
+    expect((await api('DELETE', '/keys/ml-bot', 'sl-admin-root')).status).toBe(200);
+    expect(await client(secret).chat.completions.create(hi('haiku')).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
   it('takes Helicone\'s rate-limit grammar per request: 429 with retry-after and the RateLimit headers, and a 400 for a bad policy', async () => {
