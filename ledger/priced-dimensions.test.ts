@@ -1,7 +1,10 @@
 // Every priced dimension a response reports, from the provider's wire JSON through the ledger's assembly to
 // cost_usd. Expected costs are worked out by hand from the published USD-per-million-token prices written in
 // each case, not read back from the price data.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +15,7 @@ import { openAiRealtimeUsage } from '../providers/openai.ts';
 import { makeExchange } from '../test/helpers/events.ts';
 import { assembleEvent } from './assemble.ts';
 import { createCoster } from './cost.ts';
-import { activePriceVersion, BUNDLED_PRICE_VERSION, costerFromConfig, loadPriceData, providersOfBundle, writePriceData } from './prices.ts';
+import { activePriceVersion, BUNDLED_PRICE_VERSION, costerFromConfig, fetchLatestPriceData, loadPriceData, providersOfBundle, writePriceData } from './prices.ts';
 
 const listPrices = createCoster({ overrides: {}, priceVersion: BUNDLED_PRICE_VERSION });
 
@@ -201,5 +204,44 @@ describe('price data updated without a release', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sl-prices-'));
     writePriceData(path.join(dir, 'bad.json'), { version: 'x', providers: [] } as never);
     expect(() => loadPriceData(path.join(dir, 'bad.json'))).toThrow(/bad\.json/);
+  });
+});
+
+describe('sightline prices update: the newest package from an npm registry', () => {
+  it('reads the packument, downloads the tarball and takes the data out of its bundle', async () => {
+    // A registry of one package: the installed @pydantic/genai-prices, packed as npm publishes it.
+    const require = createRequire(import.meta.url);
+    const pkgDir = path.join(path.dirname(require.resolve('@pydantic/genai-prices')), '..');
+    const packDir = mkdtempSync(path.join(tmpdir(), 'sl-pack-'));
+    const packed = execFileSync('npm', ['pack', pkgDir, '--pack-destination', packDir, '--silent', '--ignore-scripts'], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    const tarball = readFileSync(path.join(packDir, packed));
+    const version = (JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
+    const server = createServer((req, res) => {
+      if (req.url === '/@pydantic/genai-prices/latest') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name: '@pydantic/genai-prices', version, dist: { tarball: `http://127.0.0.1:${(server.address() as AddressInfo).port}/t.tgz` } }));
+      } else if (req.url === '/t.tgz') res.end(tarball);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const data = await fetchLatestPriceData(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      expect(data.version).toBe(`genai-prices@${version}`);
+      const openai = data.providers.find((p) => p.id === 'openai') as { models: { id: string; prices: unknown }[] } | undefined;
+      expect(openai?.models.find((m) => m.id === 'gpt-4o-mini')?.prices).toMatchObject({ input_mtok: 0.15, output_mtok: 0.6 });
+      expect(data.providers.length).toBeGreaterThan(20);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a registry error is an error, not empty price data', async () => {
+    const server = createServer((_req, res) => res.writeHead(503).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      await expect(fetchLatestPriceData(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)).rejects.toThrow(/HTTP 503/);
+    } finally {
+      server.close();
+    }
   });
 });
