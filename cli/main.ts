@@ -1,10 +1,7 @@
 // `npx sightline <command>`: one entry for running and operating the gateway.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { parseDocument, YAMLSeq } from 'yaml';
 import type { Config } from '../config/index.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { generateKey, hashKey } from '../proxy/auth.ts';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
 import { migrate, retentionOf, rollback } from '../analytics/migrate.ts';
@@ -13,6 +10,7 @@ import { startIngest } from '../ingest/main.ts';
 import { activePriceVersion, costerFromConfig, defaultPriceDataFile, fetchLatestPriceData, priceDataFileOf, writePriceData } from '../ledger/prices.ts';
 import { formatSummary, reprice } from './reprice.ts';
 import { registerComplianceCommands } from './compliance-commands.ts';
+import { registerKeyCommands } from './keys.ts';
 import { startGateway } from './start.ts';
 
 type Env = Record<string, string | undefined>;
@@ -170,56 +168,7 @@ program
     console.log(`${data.version}: ${data.providers.length} providers written to ${file}; new rows are priced with it (restart running gateways), stored rows with \`sightline reprice\`.`);
   });
 
-const keys = program.command('keys').description('Manage Sightline-Auth keys (only their sha256 digests are stored).');
-
-keys
-  .command('create')
-  .description('Generate a key, add its digest to the config file, and print the key once.')
-  .requiredOption('-o, --org <organization>', 'organization the key belongs to')
-  .option('-t, --team <team>', 'team within the organization', '')
-  .option('-i, --id <id>', 'a name for the key (default: generated)')
-  .option('-c, --config <file>', 'config file to add the key to (default: SIGHTLINE_CONFIG or ./sightline.yaml, created if missing)')
-  .option('-k, --key <secret>', 'register this existing secret instead of generating one (e.g. the Helicone key your apps already send as Helicone-Auth)')
-  .action((opts: { org: string; team: string; id?: string; config?: string; key?: string }) => {
-    const file = opts.config || process.env.SIGHTLINE_CONFIG || 'sightline.yaml';
-    const key = opts.key ?? generateKey();
-    const id = opts.id ?? `key_${hashKey(key).slice(0, 8)}`;
-    // An empty file has no top-level map yet; `{}` parses into one so keys can be set on it.
-    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    const doc = parseDocument(text.trim() === '' ? '{}' : text);
-    const list = doc.get('keys');
-    const entry = doc.createNode({ id, hash: hashKey(key), organization_id: opts.org, team: opts.team });
-    if (list instanceof YAMLSeq) {
-      if ((list.toJSON() as { id?: string }[]).some((k) => k.id === id)) {
-        console.error(`sightline: a key with id "${id}" already exists in ${file}`);
-        process.exit(1);
-      }
-      list.add(entry);
-    } else doc.set('keys', doc.createNode([entry.toJSON()]));
-    writeFileSync(file, doc.toString());
-    console.log(`Created key ${id} for organization "${opts.org}"${opts.team ? `, team "${opts.team}"` : ''} in ${file}.`);
-    if (opts.key !== undefined) {
-      console.log('Requests sending it as Sightline-Auth or Helicone-Auth ("Bearer <key>") are now attributed to it.');
-      return;
-    }
-    console.log('Send it as "Sightline-Auth: Bearer <key>". It is shown only now:');
-    console.log(key);
-  });
-
-keys
-  .command('hash <key>')
-  .description('Print the sha256 digest to put under keys[].hash in sightline.yaml.')
-  .action((key: string) => console.log(hashKey(key)));
-
-keys
-  .command('list')
-  .description('List configured keys (ids, organizations, teams; never secrets).')
-  .option('-c, --config <file>', 'config file (SIGHTLINE_CONFIG)')
-  .action((opts: { config?: string }) => {
-    const config = configWith({ SIGHTLINE_CONFIG: opts.config });
-    if (config.keys.length === 0) console.log('No keys configured.');
-    for (const k of config.keys) console.log(`${k.id}\torg=${k.organization_id}\tteam=${k.team || '-'}`);
-  });
+registerKeyCommands(program, configWith);
 
 /** Runs `work` against the config's store; a failure is reported as `sightline <command>: …` with exit code 1. */
 async function withStore(config: Config, command: string, work: (client: ClickHouseClient) => Promise<void>): Promise<void> {

@@ -5,12 +5,13 @@
 // AOF — else `<data_dir>/keys.json`, written atomically, for the embedded default (one gateway per data dir). Each
 // replica keeps the keys in memory (a lookup is one Map get on the request path) and checks a version stamp once a
 // second, so a revocation or a budget change reaches every replica within that, well inside the 5 s allowed.
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../../config/index.ts';
 import { ApiKey } from '../../config/index.ts';
+import { generateKey, hashKey } from '../auth.ts';
 import type { SharedRedis } from '../gateway/redis.ts';
 
 export const StoredKeySchema = ApiKey.extend({
@@ -27,14 +28,8 @@ type RawKey = z.input<typeof StoredKeySchema>;
 
 export const REFRESH_MS = 1000;
 
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
-
-/** `sl-` + 32 random bytes: recognisably Sightline's, so an unknown one is refused rather than sent to a provider. */
-export function newSecret(): string {
-  return `sl-${randomBytes(32).toString('base64url')}`;
-}
+/** `sl-…`: recognisably Sightline's, so an unknown one is refused rather than sent to a provider. */
+export const newSecret = generateKey;
 
 export class KeyStoreError extends Error {
   constructor(readonly status: number, message: string) {
@@ -188,7 +183,7 @@ export async function openKeyStore(config: Pick<Config, 'keys' | 'data_dir' | 'r
       await refresh();
       const id = input.id ?? `key_${randomBytes(6).toString('hex')}`;
       if (byId.has(id)) throw new KeyStoreError(409, `A key with id "${id}" already exists.`);
-      const hash = hashSecret(secret);
+      const hash = hashKey(secret);
       if (byHash.has(hash)) throw new KeyStoreError(409, 'That secret is already registered under another key.');
       const now = new Date().toISOString();
       const parsed = ApiKey.safeParse({ ...input, id, hash });

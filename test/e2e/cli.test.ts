@@ -61,6 +61,22 @@ describe('sightline keys', () => {
     expect(ev).toMatchObject({ organization_id: 'acme', key_id: 'from-helicone', provider: 'openai' });
   });
 
+  it('creates, updates and revokes runtime keys with budgets and allowlists, never storing a secret', async () => {
+    const dataDir = path.join(dir, 'runtime-keys');
+    const { stdout } = await cli('keys', 'create', '--org', 'acme', '--team', 'billing', '--id', 'team-billing', '--budget', '200/month', '--models', 'haiku,sonnet', '--rpm', '60', '--metadata', 'owner=ana', '--data-dir', dataDir);
+    const secret = stdout.trim().split('\n').at(-1)!;
+    expect(secret).toMatch(/^sl-/);
+    const stored = readFileSync(path.join(dataDir, 'keys.json'), 'utf8');
+    expect(stored).toContain(hashKey(secret));
+    expect(stored).not.toContain(secret);
+    expect((await cli('keys', 'list', '--data-dir', dataDir)).stdout).toMatch(/team-billing\s+org=acme\s+team=billing\s+budget=\$200\/month\s+models=haiku,sonnet\s+rpm=60\s+owner=ana\s+\(runtime\)/);
+    await cli('keys', 'update', 'team-billing', '--budget', '250/month', '--expires', '2030-01-01', '--data-dir', dataDir);
+    expect((await cli('keys', 'list', '--data-dir', dataDir)).stdout).toMatch(/budget=\$250\/month.*expires=2030-01-01T00:00:00\.000Z/);
+    await expect(cli('keys', 'update', 'team-billing', '--budget', 'lots', '--data-dir', dataDir)).rejects.toMatchObject({ stderr: expect.stringMatching(/--budget: "lots" is not a budget/) });
+    await cli('keys', 'revoke', 'team-billing', '--data-dir', dataDir);
+    expect((await cli('keys', 'list', '--data-dir', dataDir)).stdout).toMatch(/team-billing.*REVOKED/);
+  });
+
   it('a bad config file is refused naming the field', async () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'server:\n  port: not-a-port\n');
