@@ -90,17 +90,22 @@ export function createSettler(config: Config, log: (m: string) => void): Settler
 export async function sendSpendRestore(client: ClickHouseClient, config: Config): Promise<void> {
   const send = process.send?.bind(process);
   if (send === undefined || config.redis.url !== undefined) return;
-  const tz = config.budgets.timezone;
-  const now = Date.now();
+  const spent = await spendFromLedger(client, config.budgets.timezone, Date.now());
+  await new Promise<void>((resolve, reject) => {
+    send({ type: 'spend-restore', spent } satisfies SpendMessage, undefined, {}, (err: Error | null) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Every spend counter of the periods containing `now`, as the stored rows (FINAL: each call once) sum it. */
+export async function spendFromLedger(client: ClickHouseClient, tz: string, now: number): Promise<Record<string, number>> {
   const spent: Record<string, number> = {};
   for (const period of BUDGET_PERIODS) {
     const window = periodOf(period, tz, now);
-    // The period started where the one just before now's reset ends: find its start by stepping back from the reset.
-    const start = periodStart(period, tz, now);
     const rs = await client.query({
       query: `SELECT key_id, team, organization_id, sum(cost_usd) AS usd FROM sightline.requests FINAL
-              WHERE created_at >= fromUnixTimestamp64Milli({start:Int64}) AND cost_usd > 0 GROUP BY key_id, team, organization_id`,
-      query_params: { start: String(start) },
+              WHERE created_at >= fromUnixTimestamp64Milli({start:Int64}) AND created_at < fromUnixTimestamp64Milli({end:Int64}) AND cost_usd > 0
+              GROUP BY key_id, team, organization_id`,
+      query_params: { start: String(periodStart(period, tz, now)), end: String(window.resetsAt) },
       format: 'JSONEachRow',
     });
     for (const r of await rs.json<{ key_id: string; team: string; organization_id: string; usd: number }>()) {
@@ -110,9 +115,7 @@ export async function sendSpendRestore(client: ClickHouseClient, config: Config)
       }
     }
   }
-  await new Promise<void>((resolve, reject) => {
-    send({ type: 'spend-restore', spent } satisfies SpendMessage, undefined, {}, (err: Error | null) => (err ? reject(err) : resolve()));
-  });
+  return spent;
 }
 
 /** Epoch ms when the period containing `now` began (in tz). */

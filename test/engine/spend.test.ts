@@ -1,0 +1,95 @@
+// Budget spend: calendar periods in a timezone (DST included), the in-process store's reservations, settlements and
+// sliding windows, and the embedded default's restore from the ledger on chDB with known rows.
+import { describe, expect, it } from 'vitest';
+import { parseBudget, parseRatePolicy } from '../../config/budgets.ts';
+import { countersOf, periodOf } from '../../contracts/spend.ts';
+import { periodStart, settlementOf, spendFromLedger } from '../../ingest/settle.ts';
+import { createWriter } from '../../ingest/writer.ts';
+import { memorySpendStore } from '../../ledger/spend-store.ts';
+import { makeEvent } from '../helpers/events.ts';
+import { migratedStorePerFile } from '../helpers/clickhouse.ts';
+
+const store = migratedStorePerFile();
+const at = (iso: string) => Date.parse(iso);
+
+describe('calendar periods', () => {
+  it('turn at local midnight in the configured timezone, weeks on Mondays, DST days included', () => {
+    expect(periodOf('month', 'UTC', at('2026-12-31T23:59:59Z'))).toEqual({ id: 'month:2026-12', resetsAt: at('2027-01-01T00:00:00Z') });
+    // 23:30 UTC on 31 Dec is already 1 Jan in Berlin.
+    expect(periodOf('month', 'Europe/Berlin', at('2026-12-31T23:30:00Z'))).toEqual({ id: 'month:2027-01', resetsAt: at('2027-01-31T23:00:00Z') });
+    expect(periodOf('week', 'UTC', at('2026-12-03T10:00:00Z'))).toEqual({ id: 'week:2026-11-30', resetsAt: at('2026-12-07T00:00:00Z') });
+    // Berlin's clocks go forward on 29 March 2026: that day has 23 hours.
+    const dst = periodOf('day', 'Europe/Berlin', at('2026-03-29T12:00:00Z'));
+    expect(dst).toEqual({ id: 'day:2026-03-29', resetsAt: at('2026-03-29T22:00:00Z') });
+    expect(periodStart('day', 'Europe/Berlin', at('2026-03-29T12:00:00Z'))).toBe(at('2026-03-28T23:00:00Z'));
+    expect(periodStart('month', 'America/New_York', at('2026-12-15T00:00:00Z'))).toBe(at('2026-12-01T05:00:00Z'));
+  });
+
+  it('parse budgets and Helicone policies, saying what to write instead', () => {
+    expect(parseBudget('$10/day')).toEqual({ usd: 10, period: 'day' });
+    expect(parseBudget('200 / month')).toEqual({ usd: 200, period: 'month' });
+    expect(parseBudget('200/year')).toMatch(/write <usd>\/<day\|week\|month>/);
+    expect(parseRatePolicy('1000;w=3600;u=request;s=user')).toMatchObject({ quota: 1000, windowS: 3600, unit: 'request', segment: 'user' });
+    expect(parseRatePolicy('500;w=60;u=cents')).toMatchObject({ unit: 'cents', segment: '' });
+    expect(parseRatePolicy('10;w=60;u=bytes')).toMatch(/u=bytes must be request, token or cents/);
+    expect(parseRatePolicy('10')).toMatch(/the window w= is missing/);
+  });
+});
+
+describe('the in-process spend store', () => {
+  it('admits while spend plus reservations are under the limit, and settles the real cost in place of the reservation', async () => {
+    const s = memorySpendStore();
+    const now = at('2026-12-01T10:00:00Z');
+    const budget = (id: string) => ({ requestId: id, budgets: [{ counter: 'spend:key:k:month:2026-12', limitUsd: 1 }], amountUsd: 0.6, usageCounters: [], ttlMs: 60_000 });
+    expect(await s.reserve(budget('a'), now)).toEqual({ ok: true, spentUsd: [0] });
+    expect(await s.reserve(budget('b'), now)).toEqual({ ok: true, spentUsd: [0] });
+    // Two calls in flight may cost $1.20: a third would start with the budget already committed.
+    expect(await s.reserve(budget('c'), now)).toEqual({ ok: false, counter: 'spend:key:k:month:2026-12', spentUsd: 0, reservedUsd: 1.2, limitUsd: 1 });
+    await s.settle([{ request_id: 'a', organization_id: 'acme', team: '', key_id: 'k', at: now, cost_usd: 0.25, tokens: 10 }], 'UTC');
+    expect(await s.read('spend:key:k:month:2026-12', now)).toEqual({ spentUsd: 0.25, reservedUsd: 0.6 });
+    expect(await s.reserve(budget('c'), now)).toEqual({ ok: true, spentUsd: [0.25] });
+    // A reservation whose call never settled lapses.
+    expect(await s.read('spend:key:k:month:2026-12', now + 60_001)).toEqual({ spentUsd: 0.25, reservedUsd: 0 });
+  });
+
+  it('counts a sliding window: the previous window weighs by how much of it still overlaps', async () => {
+    const s = memorySpendStore();
+    const w = 60_000;
+    const t0 = 10 * w;
+    for (let i = 0; i < 10; i++) expect((await s.hit('rl', w, 10, 1, t0 + i)).allowed).toBe(true);
+    expect((await s.hit('rl', w, 10, 1, t0 + 20)).allowed).toBe(false);
+    // A quarter into the next window, 75 % of the last one still counts: 7.5 used, room for 2 more.
+    const later = t0 + w + w / 4;
+    expect(await s.hit('rl', w, 10, 1, later)).toMatchObject({ allowed: true, used: 8.5 });
+    expect(await s.hit('rl', w, 10, 1, later)).toMatchObject({ allowed: true, used: 9.5 });
+    expect((await s.hit('rl', w, 10, 1, later)).allowed).toBe(false);
+  });
+});
+
+describe('restore from the ledger (embedded default)', () => {
+  it('sums each key, team and organisation over the current day, week and month, each call once', async () => {
+    const now = at('2026-12-03T12:00:00Z');
+    const rows = [
+      makeEvent({ key_id: 'k1', team: 'billing', organization_id: 'acme', created_at: '2026-12-03T09:00:00.000Z', cost_usd: 1.5 }),
+      makeEvent({ key_id: 'k1', team: 'billing', organization_id: 'acme', created_at: '2026-12-01T09:00:00.000Z', cost_usd: 2 }),
+      makeEvent({ key_id: 'k2', team: 'billing', organization_id: 'acme', created_at: '2026-11-30T09:00:00.000Z', cost_usd: 4 }),
+      makeEvent({ key_id: 'k1', team: 'billing', organization_id: 'acme', created_at: '2026-11-20T09:00:00.000Z', cost_usd: 100 }),
+    ];
+    const writer = createWriter(store().client);
+    await writer.insert(rows);
+    // Delivered twice: FINAL counts it once.
+    await writer.insert([rows[0]!]);
+    const spent = await spendFromLedger(store().client, 'UTC', now);
+    expect(spent['spend:key:k1:day:2026-12-03']).toBeCloseTo(1.5);
+    expect(spent['spend:key:k1:week:2026-11-30']).toBeCloseTo(3.5);
+    expect(spent['spend:key:k1:month:2026-12']).toBeCloseTo(3.5);
+    expect(spent['spend:team:acme/billing:week:2026-11-30']).toBeCloseTo(7.5);
+    expect(spent['spend:org:acme:month:2026-12']).toBeCloseTo(3.5);
+    expect(spent['spend:key:k2:month:2026-12']).toBeUndefined();
+    // The same counters the settlement of a new row adds to.
+    expect(countersOf(settlementOf(rows[0]!), 'UTC')).toEqual(expect.arrayContaining(['spend:key:k1:day:2026-12-03', 'spend:team:acme/billing:week:2026-11-30', 'spend:org:acme:month:2026-12']));
+    const restored = memorySpendStore();
+    restored.restore(spent);
+    expect(await restored.read('spend:key:k1:month:2026-12', now)).toEqual({ spentUsd: 3.5, reservedUsd: 0 });
+  });
+});
