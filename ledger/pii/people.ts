@@ -15,7 +15,7 @@
 // `Drottninggatan 12`; Spain, Italy, Portugal, Brazil, Poland: `Calle Mayor 10`, `Via Roma, 15`, `Rua Augusta, 100`,
 // `ul. Długa 5`) and `PO Box 123`. Not found: Japanese block addresses (`1-2-3 Shibuya`) and streets named
 // without a street word (`Unter den Linden 77`).
-import nlp from 'compromise';
+import { createRequire } from 'node:module';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
 
@@ -61,10 +61,16 @@ const WORD = String.raw`\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}]+(?:\p{Lu}[\p{Ll}\p{
 const RUN_RE = new RegExp(String.raw`${WORD}(?:[ \t]+(?:${PARTICLES}[ \t]+)*${WORD}){0,4}`, 'gu');
 const WORD_RE = new RegExp(WORD, 'gu');
 
+const require = createRequire(import.meta.url);
 let kinds: Map<string, Kind> | undefined;
-/** compromise's lexicon reduced to what names need, built on first use (compromise loads in ~40 ms). */
+/**
+ * compromise's lexicon reduced to what names need, loaded on the first name scan: `compromise/two` (the smallest
+ * build that carries the lexicon) costs ~0.5 s and ~30 MB RSS to load, which a process that never scans a name
+ * (the gateway without a cache, the CLI) should not pay.
+ */
 function wordKinds(): Map<string, Kind> {
   if (kinds !== undefined) return kinds;
+  const nlp = require('compromise/two') as { model(): unknown };
   // compromise types its model as `object`; the lexicon is `{ word: tag | tags }`.
   const lexicon = (nlp.model() as { one?: { lexicon?: Record<string, string | string[]> } }).one?.lexicon ?? {};
   const out = new Map<string, Kind>();
