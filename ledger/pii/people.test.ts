@@ -92,6 +92,15 @@ describe('lookalikes are kept', () => {
   });
 });
 
+describe('what LLM traffic is full of is not a person', () => {
+  it.each([
+    ['Hi Claude, can you help me with Python Flask?'], ['Thanks ChatGPT!'], ['Ask Gemini to summarise it'], ['I built it with React Native and Node'],
+    ['Deploy to Kubernetes with Docker Compose'], ['Tell Siri to call home'], ['Migrate from MySQL to Postgres'],
+  ])('%s', (text) => {
+    expect(found(text, 'person_name')).toEqual([]);
+  });
+});
+
 describe('in JSON bodies', () => {
   it('redacts names and streets inside string values, and the body still parses to the same shape', () => {
     const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Dear Ngozi Eze,\nyour parcel goes to Hauptstraße 5 "as agreed".' }] });

@@ -40,6 +40,12 @@ const NOT_NAMES = [
   'customer', 'team', 'world', 'update', 'table', 'contents', 'questions', 'engineer', 'remote', 'terms', 'conditions', 'year', 'happy',
   'executive', 'quarterly', 'revenue', 'action', 'next', 'best', 'please', 'attached', 'frequently', 'asked', 'machine', 'learning', 'key',
   'all', 'everyone', 'folks', 'there', 'guys', 'sir', 'madam', 'ai', 'api', 'sql', 'pr', 'ok', 'yes', 'no', 'hello', 'welcome',
+  // Assistants and models people address by name in LLM traffic (`Hi Claude`), and the software chat is full of.
+  'claude', 'gemini', 'chatgpt', 'gpt', 'copilot', 'siri', 'alexa', 'cortana', 'llama', 'mistral', 'grok', 'bard', 'sonnet', 'opus', 'haiku',
+  'python', 'react', 'native', 'flask', 'django', 'node', 'java', 'javascript', 'typescript', 'rust', 'kotlin', 'swift', 'ruby', 'rails',
+  'docker', 'kubernetes', 'linux', 'windows', 'mac', 'ios', 'android', 'chrome', 'firefox', 'safari', 'aws', 'azure', 'postgres', 'mysql',
+  'redis', 'kafka', 'spark', 'pandas', 'numpy', 'tensorflow', 'pytorch', 'jupyter', 'github', 'gitlab', 'jira', 'confluence', 'figma', 'vue',
+  'angular', 'svelte', 'next', 'express', 'spring', 'laravel', 'terraform', 'ansible', 'jenkins', 'grafana', 'prometheus', 'elastic',
 ];
 
 /** Words before a name that say a person follows (lower case; `Dear`, `Hi` and titles are checked capitalised too). */
