@@ -239,3 +239,70 @@ prices:
     await redis.restart();
   });
 });
+
+describe('team and organisation budgets, configured rate limits, tokens per minute', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      settle: true,
+      yaml: `
+keys:
+  - { id: ml-1, hash: ${hashKey('sk-ml-1')}, organization_id: acme, team: ml }
+  - { id: ml-2, hash: ${hashKey('sk-ml-2')}, organization_id: acme, team: ml }
+  - { id: tok, hash: ${hashKey('sk-tok')}, organization_id: initech, tpm: 40 }
+  - { id: globex-1, hash: ${hashKey('sk-globex-1')}, organization_id: globex }
+  - { id: umbrella-1, hash: ${hashKey('sk-umbrella-1')}, organization_id: umbrella }
+models:
+  - { name: haiku, model: anthropic/claude-haiku-4-5, api_key: k-ant }
+  - { name: sonnet, model: anthropic/claude-sonnet-4-6, api_key: k-ant }
+budgets:
+  teams: { acme/ml: 40/week }
+  organizations: { globex: 10/month }
+rate_limits: ["3;w=60;u=request;s=model"]
+prices:
+  claude-sonnet-4-5-20250929: { input_per_mtok: 1000000, output_per_mtok: 1000000 }
+`,
+    });
+  });
+  afterAll(() => gw.close());
+  const as = (key: string) => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+  const settledFor = async (n: number) => {
+    await gw.waitForEvents(n);
+    await new Promise((r) => setTimeout(r, 50));
+  };
+
+  it('a team\'s budget is shared by its keys, an organisation\'s by everyone in it', async () => {
+    await as('sk-ml-1').chat.completions.create(hi('haiku', { max_tokens: 21 }));
+    await settledFor(gw.written.length);
+    // $33 of $40: the team's other key may start one more call, which takes the team past it…
+    await as('sk-ml-2').chat.completions.create(hi('sonnet', { max_tokens: 21 }));
+    await settledFor(gw.written.length);
+    // …and then neither key may.
+    for (const key of ['sk-ml-1', 'sk-ml-2']) {
+      const err = await as(key).chat.completions.create(hi('haiku', { max_tokens: 21 })).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/Budget of team "ml" of "acme" exceeded: \$40\.00\/week, spent \$66\.00/);
+    }
+    await as('sk-globex-1').chat.completions.create(hi('haiku', { max_tokens: 21 }));
+    await settledFor(gw.written.length);
+    const err = await as('sk-globex-1').chat.completions.create(hi('sonnet', { max_tokens: 21 })).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/Budget of organisation "globex" exceeded/);
+  });
+
+  it('counts tokens per minute once calls settle, and a configured policy per model for each organisation', async () => {
+    const tok = as('sk-tok');
+    await tok.chat.completions.create(hi('haiku', { max_tokens: 21 }));
+    await settledFor(gw.written.length);
+    // 33 of the key's 40 tokens a minute are used: the next call may start, and takes it past.
+    await tok.chat.completions.create(hi('haiku', { max_tokens: 21 }));
+    await settledFor(gw.written.length);
+    const overTokens = await tok.chat.completions.create(hi('haiku', { max_tokens: 21 })).catch((e: unknown) => e);
+    expect((overTokens as Error).message).toMatch(/Rate limit 40;w=60;u=token;s=key reached \(per key\)/);
+
+    const umbrella = as('sk-umbrella-1');
+    for (let i = 0; i < 3; i++) await umbrella.chat.completions.create(hi('haiku'));
+    const perModel = await umbrella.chat.completions.create(hi('haiku')).catch((e: unknown) => e);
+    expect((perModel as Error).message).toMatch(/Rate limit 3;w=60;u=request;s=model reached \(per model\)/);
+    // Another model is another segment.
+    expect((await umbrella.chat.completions.create(hi('sonnet'))).choices).toHaveLength(1);
+  });
+});
