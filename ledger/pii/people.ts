@@ -41,7 +41,7 @@ const NOT_NAMES = [
   'executive', 'quarterly', 'revenue', 'action', 'next', 'best', 'please', 'attached', 'frequently', 'asked', 'machine', 'learning', 'key',
   'all', 'everyone', 'folks', 'there', 'guys', 'sir', 'madam', 'ai', 'api', 'sql', 'pr', 'ok', 'yes', 'no', 'hello', 'welcome',
   // Assistants and models people address by name in LLM traffic (`Hi Claude`), and the software chat is full of.
-  'claude', 'gemini', 'chatgpt', 'gpt', 'copilot', 'siri', 'alexa', 'cortana', 'llama', 'mistral', 'grok', 'bard', 'sonnet', 'opus', 'haiku',
+  'anthropic', 'deepseek', 'cohere', 'meta', 'claude', 'gemini', 'chatgpt', 'gpt', 'copilot', 'siri', 'alexa', 'cortana', 'llama', 'mistral', 'grok', 'bard', 'sonnet', 'opus', 'haiku',
   'python', 'react', 'native', 'flask', 'django', 'node', 'java', 'javascript', 'typescript', 'rust', 'kotlin', 'swift', 'ruby', 'rails',
   'docker', 'kubernetes', 'linux', 'windows', 'mac', 'ios', 'android', 'chrome', 'firefox', 'safari', 'aws', 'azure', 'postgres', 'mysql',
   'redis', 'kafka', 'spark', 'pandas', 'numpy', 'tensorflow', 'pytorch', 'jupyter', 'github', 'gitlab', 'jira', 'confluence', 'figma', 'vue',
