@@ -123,8 +123,8 @@ export interface Report {
 }
 
 // Cost is summed as Decimal(38, 9): a float sum depends on the order of addition, so the totals row would not always
-// equal the rows added up. Nine decimals is a billionth of a dollar; reported as text (trailing zeros dropped) to
-// keep every digit.
+// equal the rows added up. Each cost is rounded (not truncated: 0.0099 is 0.00989999… as a float) to nine decimals, a
+// billionth of a dollar; reported as text (trailing zeros dropped) to keep every digit.
 const MEASURE_SQL = `count() AS calls,
   countIf(status < 200 OR status >= 300) AS errors,
   sum(prompt_tokens) AS input_tokens,
@@ -132,7 +132,7 @@ const MEASURE_SQL = `count() AS calls,
   sum(cache_read_tokens) AS cache_read_tokens,
   sum(cache_write_tokens) AS cache_write_tokens,
   sum(reasoning_tokens) AS reasoning_tokens,
-  toString(sum(toDecimal128(cost_usd, 9))) AS cost_usd,
+  toString(sum(round(toDecimal128(cost_usd, 12), 9))) AS cost_usd,
   round(avg(latency_ms), 1) AS latency_avg_ms,
   round(quantile(0.5)(latency_ms), 1) AS latency_p50_ms,
   round(quantile(0.95)(latency_ms), 1) AS latency_p95_ms`;

@@ -76,6 +76,15 @@ describe('report', () => {
     expect(Number(none.totals.calls)).toBe(0);
   });
 
+  it('rounds each cost to nine decimals instead of truncating its float', async () => {
+    // 0.0099 is 0.009899999… as a float: truncated, three of them would sum to 0.029699997.
+    const at = ago(20 * 24 * HOUR);
+    await createWriter(ch.client).insert([1, 2, 3].map(() => makeEvent({ organization_id: 'initech', user_id: 'ivan', cost_usd: 0.0099, created_at: at })));
+    const r = await report(await everyone(), timeRange('25d', '15d'), ReportBySchema.parse('organization'));
+    expect(r.rows.map((x) => [x.organization, x.cost_usd])).toEqual([['initech', '0.0297']]);
+    expect(r.totals.cost_usd).toBe('0.0297');
+  });
+
   it('renders table, csv and json, each ending with the totals', async () => {
     const r = await report(await everyone(), week(), ReportBySchema.parse('organization'));
     const csv = formatReport(r, 'csv').trim().split('\n');
