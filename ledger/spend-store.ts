@@ -48,19 +48,27 @@ function windowKeys(counter: string, windowMs: number, now: number): { cur: stri
 
 export function memorySpendStore(): SpendStore {
   const spent = new Map<string, number>();
-  const reserved = new Map<string, Map<string, { amount: number; until: number }>>();
+  // Per counter: the running total of live reservations (O(1) to read on every call) and the entries making it up.
+  const reserved = new Map<string, { sum: number; entries: Map<string, { amount: number; until: number }>; sweptAt: number }>();
   const reservations = new Map<string, Reservation & { until: number }>();
   const windows = new Map<string, { value: number; until: number }>();
 
+  const release = (counter: string, id: string) => {
+    const r = reserved.get(counter);
+    const e = r?.entries.get(id);
+    if (r === undefined || e === undefined) return;
+    r.entries.delete(id);
+    r.sum = r.entries.size === 0 ? 0 : r.sum - e.amount;
+  };
+  /** Lapsed reservations (calls that never settled) leave the total; swept at most once a second per counter. */
   const reservedOf = (counter: string, now: number): number => {
-    const entries = reserved.get(counter);
-    if (entries === undefined) return 0;
-    let sum = 0;
-    for (const [id, e] of entries) {
-      if (e.until <= now) entries.delete(id);
-      else sum += e.amount;
+    const r = reserved.get(counter);
+    if (r === undefined) return 0;
+    if (now - r.sweptAt >= 1000) {
+      r.sweptAt = now;
+      for (const [id, e] of r.entries) if (e.until <= now) release(counter, id);
     }
-    return sum;
+    return r.sum;
   };
   const windowValue = (key: string, now: number): number => {
     const w = windows.get(key);
@@ -87,9 +95,10 @@ export function memorySpendStore(): SpendStore {
       }
       const until = now + r.ttlMs;
       for (const b of r.budgets) {
-        let entries = reserved.get(b.counter);
-        if (entries === undefined) reserved.set(b.counter, (entries = new Map()));
-        entries.set(r.requestId, { amount: r.amountUsd, until });
+        let held = reserved.get(b.counter);
+        if (held === undefined) reserved.set(b.counter, (held = { sum: 0, entries: new Map(), sweptAt: now }));
+        held.entries.set(r.requestId, { amount: r.amountUsd, until });
+        held.sum += r.amountUsd;
       }
       reservations.set(r.requestId, { ...r, until });
       return { ok: true, spentUsd: before };
@@ -108,7 +117,7 @@ export function memorySpendStore(): SpendStore {
         const r = reservations.get(row.request_id);
         if (r !== undefined) {
           reservations.delete(row.request_id);
-          for (const b of r.budgets) reserved.get(b.counter)?.delete(row.request_id);
+          for (const b of r.budgets) release(b.counter, row.request_id);
           for (const u of r.usageCounters) addWindow(u.counter, u.windowMs, u.unit === 'token' ? row.tokens : row.cost_usd * 100, now);
         }
         if (row.cost_usd > 0) for (const c of countersOf(row, timezone)) spent.set(c, (spent.get(c) ?? 0) + row.cost_usd);
@@ -124,6 +133,8 @@ export function memorySpendStore(): SpendStore {
   };
 }
 
+// Reservations per counter: a running total (resv-sum, read in O(1) on every call), each call's amount (resv-amt)
+// and when it lapses (resv, a sorted set swept of lapsed calls that never settled).
 // KEYS: the spend counters; ARGV: now, ttl, request id, amount, prefix, then one limit per counter.
 const RESERVE = `
 local now = tonumber(ARGV[1])
@@ -135,16 +146,17 @@ local before = {0}
 for i, counter in ipairs(KEYS) do
   local zset = prefix .. 'resv:' .. counter
   local amounts = prefix .. 'resv-amt:' .. counter
-  local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
-  if #expired > 0 then
-    redis.call('HDEL', amounts, unpack(expired))
+  local total = prefix .. 'resv-sum:' .. counter
+  local lapsed = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
+  if #lapsed > 0 then
+    local gone = 0
+    for _, v in ipairs(redis.call('HMGET', amounts, unpack(lapsed))) do gone = gone + (tonumber(v) or 0) end
+    redis.call('HDEL', amounts, unpack(lapsed))
     redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
+    redis.call('INCRBYFLOAT', total, -gone)
   end
-  local held = 0
-  local live = redis.call('ZRANGEBYSCORE', zset, '(' .. now, '+inf')
-  if #live > 0 then
-    for _, v in ipairs(redis.call('HMGET', amounts, unpack(live))) do held = held + (tonumber(v) or 0) end
-  end
+  local held = tonumber(redis.call('GET', total) or '0')
+  if held < 1e-9 then held = 0 end
   local spent = tonumber(redis.call('GET', prefix .. counter) or '0')
   local limit = tonumber(ARGV[5 + i])
   if spent + held >= limit then return {i, tostring(spent), tostring(held)} end
@@ -153,8 +165,8 @@ end
 for _, counter in ipairs(KEYS) do
   redis.call('ZADD', prefix .. 'resv:' .. counter, now + ttl, id)
   redis.call('HSET', prefix .. 'resv-amt:' .. counter, id, amount)
-  redis.call('PEXPIRE', prefix .. 'resv:' .. counter, ttl * 2)
-  redis.call('PEXPIRE', prefix .. 'resv-amt:' .. counter, ttl * 2)
+  redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, amount)
+  for _, k in ipairs({'resv:', 'resv-amt:', 'resv-sum:'}) do redis.call('PEXPIRE', prefix .. k .. counter, ttl * 2) end
 end
 return before
 `;
@@ -185,8 +197,12 @@ local record = redis.call('GET', prefix .. 'resv-of:' .. id)
 if record then
   local r = cjson.decode(record)
   for _, counter in ipairs(r.budgets) do
-    redis.call('ZREM', prefix .. 'resv:' .. counter, id)
-    redis.call('HDEL', prefix .. 'resv-amt:' .. counter, id)
+    local held = redis.call('HGET', prefix .. 'resv-amt:' .. counter, id)
+    if held then
+      redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, -tonumber(held))
+      redis.call('HDEL', prefix .. 'resv-amt:' .. counter, id)
+      redis.call('ZREM', prefix .. 'resv:' .. counter, id)
+    end
   end
   for _, u in ipairs(r.usage) do
     local key = prefix .. u.counter .. ':' .. math.floor(now / u.window)
@@ -243,6 +259,7 @@ export function redisSpendStore(redis: Redis, prefix: string): SpendStore {
     },
     async read(counter, now) {
       const [spent, live] = await Promise.all([redis.get(prefix + counter), redis.zrangebyscore(`${prefix}resv:${counter}`, `(${now}`, '+inf')]);
+      // Summed from the live entries (not the running total), so a lapsed one that was not swept yet does not show.
       const amounts = live.length === 0 ? [] : await redis.hmget(`${prefix}resv-amt:${counter}`, ...live);
       return { spentUsd: Number(spent ?? 0), reservedUsd: amounts.reduce((a, v) => a + Number(v ?? 0), 0) };
     },
