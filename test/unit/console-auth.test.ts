@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/index.ts';
+import { ConfigError, parseConfig } from '../../config/index.ts';
 import { bearerKey, organisationFilter, verifyAdminKey } from '../../contracts/tenancy.ts';
 import { hashKey } from '../../proxy/auth.ts';
 import { createControlPlane } from '../../proxy/control.ts';
@@ -64,5 +64,15 @@ describe('tenancy helpers', () => {
     expect(organisationFilter(['sightline.requests'], "a'b")).toBe("{'sightline.requests': 'organization_id = char(97, 39, 98)'}");
     expect(() => organisationFilter(["sightline.x'y"], 'a')).toThrow(/unexpected table name/);
     expect(() => organisationFilter(['sightline.requests'], '')).toThrow(/needs an organisation id/);
+  });
+});
+
+describe('config: admin keys and retention', () => {
+  it('takes digests only and organisation ids that can sit in a TTL', () => {
+    expect(() => parseConfig('admin: { keys: [{ id: ops, hash: sl-plain-key }] }', {})).toThrow(ConfigError);
+    expect(() => parseConfig('admin: { keys: [{ id: ops, hash: sl-plain-key }] }', {})).toThrow(/admin\.keys\.0\.hash: expected a sha256 hex digest/);
+    expect(() => parseConfig(`retention: { organizations: { "it's": { retention_days: 30 } } }`, {})).toThrow(/retention\.organizations/);
+    expect(() => parseConfig('retention: { organizations: { acme: { retention_days: 0 } } }', {})).toThrow(/retention\.organizations\.acme\.retention_days/);
+    expect(parseConfig('retention: { organizations: { acme: { body_retention_days: 7 } } }', {}).retention.organizations).toEqual({ acme: { body_retention_days: 7 } });
   });
 });
