@@ -99,6 +99,16 @@ describe('console', () => {
     await picker.selectOption([]);
     await expect.poll(() => stat(page, 'spend_total', 'spend_usd').textContent()).toBe('$5.50');
     await page.screenshot({ path: path.join(ROOT, 'docs', 'console.png'), fullPage: false });
+
+    // A custom range with nothing in it: the panels follow the picker.
+    await page.getByTestId('range').selectOption('custom');
+    await page.locator('#from').fill('2020-01-01T00:00:00');
+    await page.locator('#to').fill('2020-01-02T00:00:00');
+    await page.locator('#to').dispatchEvent('change');
+    await expect.poll(() => stat(page, 'spend_total', 'spend_usd').textContent()).toBe('$0.00');
+    expect(await stat(page, 'calls_total', 'calls').textContent()).toBe('0');
+    expect(page.url()).toContain('range=custom');
+    expect(page.url()).toContain('from=2020-01-01T00%3A00'); // chromium drops zero seconds
     await page.context().close();
   }, 60_000);
 
