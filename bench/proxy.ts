@@ -10,7 +10,8 @@
 // Modes: non-stream = wrk cells per body size and connection count; stream = 22-event streams 1 ms apart, one at a
 // time; start = `node bin/sightline.mjs start` as a whole; long-streams = many concurrent 30 s streams; soak = N requests;
 // tracing = the proxy with OpenTelemetry tracing off, and on at 100 % sampling, with and without a caller's traceparent;
-// gateway = alias routing, translation each way, a translated stream's first byte, and a fallback after a fast 5xx.
+// gateway = alias routing, translation each way, a translated stream's first byte, and a fallback after a fast 5xx;
+// keys = a virtual key's lookup, and key + budget + rate limit in memory and on Redis.
 // cache = a cache miss and a cache hit over pass-through (memory and Redis), and the semantic index at 100k entries.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { runStart } from './proxy/start.ts';
 import { runStreams } from './proxy/streams.ts';
 import { runTracing } from './proxy/tracing.ts';
 import { runGateway } from './proxy/gateway.ts';
+import { runKeys } from './proxy/keys.ts';
 import { runCache } from './proxy/cache.ts';
 import { line, verdicts } from './proxy/targets.ts';
 
@@ -58,7 +60,7 @@ const { values: args } = parseArgs({ options: {
   json: { type: 'string' },
 } });
 
-const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak', 'tracing', 'gateway', 'cache'] as const;
+const ALL_MODES = ['non-stream', 'stream', 'start', 'long-streams', 'soak', 'tracing', 'gateway', 'cache', 'keys'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const quick = args.quick;
 const loadModesOnly = args.ablation || args.profile;
@@ -108,6 +110,7 @@ try {
     if (modes.includes('soak')) results.soak = (await runSoak(ctx, soakRequests, sizes[0]!)).result;
     if (modes.includes('tracing')) results.tracing = (await runTracing(ctx)).result;
     if (modes.includes('gateway')) results.gateway = (await runGateway(ctx)).result;
+    if (modes.includes('keys')) results.keys = (await runKeys(ctx)).result;
     if (modes.includes('cache')) results.cache = (await runCache(ctx)).result;
     console.log(`\n## All targets (${verdicts.filter((v) => v.met).length} of ${verdicts.length} MET)\n\n${verdicts.map(line).join('\n')}`);
     if (args.json) {

@@ -12,7 +12,7 @@ import type { SpendMessage } from '../ingest/settle.ts';
 import type { Forwarder } from '../bus/forwarder.ts';
 import { createSpoolSink } from '../bus/spool-sink.ts';
 import { openSpoolReader, openSpoolWriter, spoolOptionsFromConfig } from '../bus/spool/index.ts';
-import { INGEST_ALLOCATOR_ENV, spoolRoot } from '../ingest/process.ts';
+import { INGEST_ALLOCATOR_ENV, SPEND_IPC_ENV, spoolRoot } from '../ingest/process.ts';
 import { createSinkFromConfig, startProxy } from '../proxy/main.ts';
 import type { EventSink } from '../proxy/sink.ts';
 
@@ -72,7 +72,7 @@ async function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv, onSpen
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
 function superviseIngest(parentEnv: NodeJS.ProcessEnv, onMessage: (m: SpendMessage) => void): { stop(): Promise<void> } {
   // The environment's own allocator settings, if any, win.
-  const env = { ...INGEST_ALLOCATOR_ENV, ...parentEnv };
+  const env = { ...INGEST_ALLOCATOR_ENV, ...parentEnv, [SPEND_IPC_ENV]: '1' };
   let child: ChildProcess | undefined;
   let stopping = false;
   let restarts = 0;

@@ -23,3 +23,9 @@ export const INGEST_ALLOCATOR_ENV: Readonly<Record<string, string>> = {
   JE_MALLOC_CONF: 'dirty_decay_ms:1000,muzzy_decay_ms:0',
 };
 
+
+/**
+ * Set by `sightline start` in the ingest worker's environment: budget spend goes to it over the IPC channel
+ * (ingest/settle.ts). An IPC channel alone proves nothing: a test runner's worker processes have one to their runner.
+ */
+export const SPEND_IPC_ENV = 'SIGHTLINE_SPEND_IPC';

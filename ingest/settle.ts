@@ -11,6 +11,13 @@ import type { RequestEvent } from '../contracts/event.ts';
 import type { Settlement } from '../contracts/spend.ts';
 import { periodOf, scopesOf, spendCounter } from '../contracts/spend.ts';
 import { redisSpendStore } from '../ledger/spend-store.ts';
+import { SPEND_IPC_ENV } from './process.ts';
+
+
+/** The channel to the gateway process that started this worker, when it asked for spend over it. */
+function gatewayChannel(): NodeJS.Process['send'] | undefined {
+  return process.env[SPEND_IPC_ENV] === '1' ? process.send?.bind(process) : undefined;
+}
 
 /** Messages from the ingest worker to the gateway process that started it. */
 export type SpendMessage = { type: 'spend-restore'; spent: Record<string, number> } | { type: 'spend-settle'; rows: Settlement[] };
@@ -75,7 +82,7 @@ export function createSettler(config: Config, log: (m: string) => void): Settler
     const store = redisSpendStore(redis, config.redis.prefix);
     return { afterStore: batched((rows) => store.settle(rows, tz), log), close: async () => redis.disconnect() };
   }
-  const send = process.send?.bind(process);
+  const send = gatewayChannel();
   if (send === undefined) return undefined;
   const message = (m: SpendMessage) => new Promise<void>((resolve, reject) => {
     send(m, undefined, {}, (err: Error | null) => (err ? reject(err) : resolve()));
@@ -88,7 +95,7 @@ export function createSettler(config: Config, log: (m: string) => void): Settler
  * month, summed from the stored rows, for the gateway process to start from.
  */
 export async function sendSpendRestore(client: ClickHouseClient, config: Config): Promise<void> {
-  const send = process.send?.bind(process);
+  const send = gatewayChannel();
   if (send === undefined || config.redis.url !== undefined) return;
   const spent = await spendFromLedger(client, config.budgets.timezone, Date.now());
   await new Promise<void>((resolve, reject) => {

@@ -207,7 +207,7 @@ describe('the parsed config', () => {
   });
 
   it('fills key defaults', () => {
-    expect(cfg.keys[0]).toEqual({ id: 'k1', hash: SHA, organization_id: 'acme', team: '' });
+    expect(cfg.keys[0]).toEqual({ id: 'k1', hash: SHA, organization_id: 'acme', team: '', models: [], metadata: {}, revoked: false });
   });
 
   it('does not mutate the env or share state between calls', () => {
