@@ -1,6 +1,6 @@
 // `npx sightline report | audit export | audit erase | retention show` as a user runs them, on an embedded store
 // seeded with two organisations: options, output formats, the organisation key's scope, erase's confirmation.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -77,6 +77,25 @@ describe('sightline compliance commands', () => {
     ]);
     expect(JSON.parse((await cli(['retention', 'show', '--format', 'json', '--key', ACME_KEY])).stdout).applied)
       .toEqual([{ organization: 'acme', body_retention_days: 7, retention_days: 365 }]);
+  });
+
+  it('on a terminal: progress on stderr (none with --format json), and erase asks for the user id', async () => {
+    // util-linux `script` runs the CLI on a pseudo-terminal; what it prints comes back on script's stdout.
+    const onTty = (args: string[], input = '') => new Promise<string>((resolve, reject) => {
+      const quoted = [process.execPath, BIN, ...args, '--config', config].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+      const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: { ...process.env, SIGHTLINE_CONFIG: '', SIGHTLINE_CLICKHOUSE_HTTP_PORT: '0', SIGHTLINE_ADMIN_KEY: '' } });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (input && out.includes('Type the user id')) { child.stdin.write(input); input = ''; } });
+      child.on('error', reject);
+      child.on('exit', () => resolve(out));
+    });
+    expect(await onTty(['audit', 'export', '--user', 'alice'])).toMatch(/exporting: 3 \/ 3 rows[\s\S]*exported 3 rows of user alice/);
+    const quiet = await onTty(['audit', 'export', '--user', 'alice', '--format', 'json']);
+    expect(quiet).not.toMatch(/export(ing|ed)/);
+    expect(quiet.trim().split('\n')).toHaveLength(3);
+    const refused = await onTty(['audit', 'erase', '--user', 'alice'], 'bob\n');
+    expect(refused).toMatch(/Erase every row of user "alice" in every organisation\? This cannot be undone\. Type the user id to confirm: /);
+    expect(refused).toMatch(/not confirmed; nothing erased/);
   });
 
   it('audit export and erase: JSON lines of one user; erase needs --yes off a terminal, then proves and logs itself', async () => {
