@@ -24,10 +24,20 @@ export function sealEntry(payload: Buffer, expiresAt: number): Buffer {
   return out;
 }
 
-/** The payloads of the entries still live at `now`. */
+const PAYLOADS = new WeakMap<Buffer, Buffer>();
+
+/** The payloads of the entries still live at `now` (the same Buffer for the same stored entry, so readers may memoise). */
 export function liveEntries(entries: readonly Buffer[], now = Date.now()): Buffer[] {
   const out: Buffer[] = [];
-  for (const e of entries) if (e.length >= 8 && e.readDoubleBE(0) > now) out.push(e.subarray(8));
+  for (const e of entries) {
+    if (e.length < 8 || e.readDoubleBE(0) <= now) continue;
+    let p = PAYLOADS.get(e);
+    if (p === undefined) {
+      p = e.subarray(8);
+      PAYLOADS.set(e, p);
+    }
+    out.push(p);
+  }
   return out;
 }
 
@@ -35,6 +45,11 @@ interface Slot {
   entries: Buffer[];
   bytes: number;
 }
+
+const ADD_LUA = `redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1`;
 
 /** This process only: a Map in recency order (a read moves the key to the end), evicting from the front past `maxBytes`. */
 export function createMemoryStore(maxBytes: number): CacheStore {
@@ -98,18 +113,16 @@ export function createMemoryStore(maxBytes: number): CacheStore {
  */
 export function createRedisStore(redis: SharedRedis, prefix: string): CacheStore {
   const name = (key: string) => `${prefix}cache:${key}`;
+  // One command (one round trip, one reply to parse) for the append, the trim and the expiry.
+  if (!('sightlineCacheAdd' in redis)) redis.defineCommand('sightlineCacheAdd', { numberOfKeys: 1, lua: ADD_LUA });
+  const add = (redis as unknown as { sightlineCacheAdd(key: string, entry: Buffer, max: number, at: number): Promise<unknown> }).sightlineCacheAdd.bind(redis);
   return {
     shared: true,
     async get(key) {
       return redis.lrangeBuffer(name(key), 0, -1);
     },
     async add(key, payload, expiresAt) {
-      const k = name(key);
-      await redis.multi()
-        .rpush(k, sealEntry(payload, expiresAt))
-        .ltrim(k, -MAX_CACHE_BUCKET, -1)
-        .pexpireat(k, Math.ceil(expiresAt))
-        .exec();
+      await add(name(key), sealEntry(payload, expiresAt), MAX_CACHE_BUCKET, Math.ceil(expiresAt));
     },
     stats: () => ({ keys: 0, bytes: 0, evictions: 0 }),
   };

@@ -335,7 +335,18 @@ const MISS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'sightlin
 /** A tap that only labels the response: a bypass, or a miss that must not be stored. */
 const LABEL_ONLY: AttemptTap = Object.freeze({ headers: MISS_HEADERS, head() {}, data() {}, end() {} });
 
+/** Entries read before, by the stored bytes: the memory store hands back the same Buffer, so it is parsed once. */
+const READ = new WeakMap<Buffer, Entry>();
+
 function readEntry(payload: Buffer): Entry | undefined {
+  const known = READ.get(payload);
+  if (known !== undefined) return known;
+  const entry = parseEntry(payload);
+  if (entry !== undefined) READ.set(payload, entry);
+  return entry;
+}
+
+function parseEntry(payload: Buffer): Entry | undefined {
   const nl = payload.indexOf(0x0a);
   if (nl === -1) return undefined;
   const parsed = EntryMeta.safeParse(safeJson(payload.toString('utf8', 0, nl)));

@@ -4,10 +4,10 @@
 // 100k entries (bench: `npm run bench -- proxy --modes cache`): a scope of up to EXACT_SCAN vectors is scanned
 // whole (exact); a larger one is searched through random-hyperplane LSH (TABLES tables of BITS sign bits), and only
 // the candidates sharing a bucket with the query are compared. At a 0.95 cosine threshold (≤ 18° apart) a neighbour
-// shares one table's bucket with probability ≥ 0.9^10 ≈ 0.35, so it is found in at least one of 12 tables with
-// probability ≥ 0.99.
-const TABLES = 12;
-const BITS = 10;
+// shares one table's bucket with probability ≥ 0.9^14 ≈ 0.23, so it is found in at least one of 20 tables with
+// probability ≥ 0.99; 14 bits keep the buckets small (16384 per table) so few vectors are compared.
+const TABLES = 20;
+const BITS = 14;
 const EXACT_SCAN = 4096;
 
 export interface SemanticMatch {
@@ -28,6 +28,9 @@ interface Scope {
   live: number;
   /** Per table: bucket → slots. Built once the scope outgrows EXACT_SCAN. */
   tables: Map<number, number[]>[] | undefined;
+  /** The search that last compared each slot: a candidate in several tables is compared once, without a Set per search. */
+  stamps: Uint32Array;
+  stamp: number;
 }
 
 export interface SemanticIndex {
@@ -133,7 +136,7 @@ export function createSemanticIndex(maxEntries: number): SemanticIndex {
       if (u === undefined) return;
       let s = scopes.get(scope);
       if (s === undefined) {
-        s = { vectors: new Float32Array(dim * 16), keys: [], live: 0, tables: undefined };
+        s = { vectors: new Float32Array(dim * 16), keys: [], live: 0, tables: undefined, stamps: new Uint32Array(0), stamp: 0 };
         scopes.set(scope, s);
       }
       const slot = s.keys.length;
@@ -168,12 +171,15 @@ export function createSemanticIndex(maxEntries: number): SemanticIndex {
         for (let i = 0; i < s.keys.length; i++) consider(i);
         return best;
       }
-      const seen = new Set<number>();
+      if (s.stamps.length < s.keys.length) s.stamps = new Uint32Array(s.vectors.length / dim);
+      const stamp = ++s.stamp;
       const hs = hashes(q);
       for (let t = 0; t < TABLES; t++) {
-        for (const slot of s.tables[t]!.get(hs[t]!) ?? []) {
-          if (seen.has(slot)) continue;
-          seen.add(slot);
+        const bucket = s.tables[t]!.get(hs[t]!);
+        if (bucket === undefined) continue;
+        for (const slot of bucket) {
+          if (s.stamps[slot] === stamp) continue;
+          s.stamps[slot] = stamp;
           consider(slot);
         }
       }
