@@ -223,6 +223,27 @@ prices:
     expect((again as InstanceType<typeof OpenAI.APIError>).code).toBe('sightline_budget_exceeded');
   });
 
+  it('a key created on one replica works on the other, and its revocation reaches it within seconds', async () => {
+    const { key, secret } = await gateways[0]!.proxy.keys.create({ organization_id: 'acme', team: 'ops' });
+    const other = new OpenAI({ baseURL: `${gateways[1]!.url}/v1`, apiKey: secret, maxRetries: 0 });
+    const started = Date.now();
+    let ok: unknown;
+    while (ok === undefined && Date.now() - started < 5000) {
+      ok = await other.chat.completions.create(hi('haiku')).catch(() => undefined);
+      if (ok === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ok).toBeDefined();
+    await gateways[0]!.proxy.keys.revoke(key.id);
+    const revokedAt = Date.now();
+    let refused: unknown;
+    while (refused === undefined && Date.now() - revokedAt < 5000) {
+      refused = await other.chat.completions.create(hi('haiku')).then(() => undefined, (e: unknown) => e);
+      if (refused === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(refused).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(Date.now() - revokedAt).toBeLessThan(5000);
+  });
+
   it('with Redis down: budgets fail closed at once, rate limits fail open, never a hang', async () => {
     await redis.stop();
     const c = new OpenAI({ baseURL: `${gateways[1]!.url}/v1`, apiKey: 'sk-shared-dollar', maxRetries: 0 });
@@ -274,8 +295,9 @@ prices:
   it('a team\'s budget is shared by its keys, an organisation\'s by everyone in it', async () => {
     await as('sk-ml-1').chat.completions.create(hi('haiku', { max_tokens: 21 }));
     await settledFor(gw.written.length);
-    // $33 of $40: the team's other key may start one more call, which takes the team past it…
-    await as('sk-ml-2').chat.completions.create(hi('sonnet', { max_tokens: 21 }));
+    // $33 of $40: the team's other key may start one more call, which takes the team past it, and says 80 % is used…
+    const { response } = await as('sk-ml-2').chat.completions.create(hi('sonnet', { max_tokens: 21 })).withResponse();
+    expect(response.headers.get('sightline-budget-warning')).toMatch(/^80% of team "ml" of "acme"'s \$40\.00\/week used \(\$33\.00\); resets /);
     await settledFor(gw.written.length);
     // …and then neither key may.
     for (const key of ['sk-ml-1', 'sk-ml-2']) {
