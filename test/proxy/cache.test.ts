@@ -6,6 +6,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RequestEvent } from '../../contracts/event.ts';
+import { periodOf, spendCounter } from '../../contracts/spend.ts';
 import { hashKey } from '../../proxy/auth.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
@@ -226,6 +227,31 @@ models:
     const r = await chat(gw, { ...ON, 'Sightline-Cache-Bucket-Max-Size': '50' }, { model: 'cached', messages: [{ role: 'user', content: 'x' }] }, '/v1/chat/completions');
     expect(r.res.status).toBe(400);
     expect(r.text).toContain('Sightline-Cache-Bucket-Max-Size');
+  });
+});
+
+describe('a hit and budgets', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ yaml: `keys:\n  - { id: capped, hash: ${hashKey('sl-capped')}, organization_id: acme, budget: 1/day }\n`, settle: true });
+  });
+  afterAll(() => gw.close());
+
+  it('never counts against the key\'s budget: the spend is the one miss\'s cost after many hits', async () => {
+    const headers = { ...ON, 'Sightline-Auth': 'Bearer sl-capped' };
+    const miss = await chat(gw, headers, hi('budgeted'));
+    for (let i = 0; i < 5; i++) expect((await chat(gw, headers, hi('budgeted'))).cache).toBe('HIT');
+    const counter = spendCounter({ kind: 'key', id: 'capped' }, periodOf('day', 'UTC', Date.now()));
+    const deadline = Date.now() + 5000;
+    let spend = await gw.proxy.spend.read(counter, Date.now());
+    // Settlement follows each row a few ms after the call: wait until the miss's cost is in and nothing is reserved.
+    while ((spend.spentUsd === 0 || spend.reservedUsd > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      spend = await gw.proxy.spend.read(counter, Date.now());
+    }
+    expect(miss.row.cost_usd).toBeGreaterThan(0);
+    expect(spend.spentUsd).toBeCloseTo(miss.row.cost_usd, 12);
+    expect(spend.reservedUsd).toBe(0);
   });
 });
 
