@@ -128,6 +128,9 @@ export function scopedViolation(sql: string): string | null {
   if (setting) return `the ${setting[1]} setting is fixed for an organisation user`;
   const fn = UNFILTERED_READS.exec(code);
   if (fn) return `table function ${fn[1]}() is not allowed for an organisation user`;
+  // A table's DDL names every organisation with its own retention (the TTL's transform(organization_id, …)).
+  const ddl = /\b(create_table_query|engine_full|SHOW\s+CREATE)\b/i.exec(code);
+  if (ddl) return `${ddl[1]} is not readable by an organisation user`;
   for (const m of code.matchAll(SYSTEM_TABLE)) {
     if (!SCOPED_SYSTEM_TABLES.has(m[1]!.toLowerCase())) return `system.${m[1]} is not readable by an organisation user`;
   }

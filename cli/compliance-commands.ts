@@ -217,7 +217,12 @@ export function registerComplianceCommands(program: Command, configFor: ConfigFo
     .action(async (raw: unknown) => {
       const opts = parseOptions('retention show', RetentionOptions, raw);
       const config = configOf(opts);
-      await run('retention show', await openCommandScope('retention show', config, opts, false), async (scope) => {
+      // The TTLs are read from the table's DDL, which names every organisation with an override; the HTTP interface
+      // does not show DDL to an organisation user, so the key only picks the organisation whose line is printed.
+      const keyOrg = principalOf('retention show', config, opts.key)?.organization_id;
+      if (keyOrg !== undefined && opts.org !== undefined && opts.org !== keyOrg) fail('retention show', `the key is limited to organisation ${keyOrg}`);
+      const asOperator = { ...opts, key: undefined, org: keyOrg ?? opts.org };
+      await run('retention show', await openCommandScope('retention show', config, asOperator, false), async (scope) => {
         const r = await showRetention(scope.client, resolveRetention(retentionOf(config)));
         process.stdout.write(formatRetention(r, opts.format, scope.organization));
       });

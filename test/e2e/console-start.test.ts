@@ -86,12 +86,15 @@ describe('sightline start: console and the store behind it', { timeout: 90_000 }
     expect((await ch('SELECT 1', 'acme-admin', 'sl-wrong')).status).toBe(401);
   });
 
-  it('audit erase reaches the running gateway\'s store with a key for every organisation', async () => {
+  it('audit erase reaches the running gateway\'s store with a key for every organisation; retention show with an organisation key', async () => {
     const cli = (...args: string[]) => run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, TZ: 'UTC' } });
     await expect(cli('audit', 'erase', '--user', 'dana', '--yes')).rejects.toMatchObject({ stderr: expect.stringMatching(/read-only over HTTP/) });
     const { stdout } = await cli('audit', 'erase', '--user', 'dana', '--org', 'acme', '--yes', '--format', 'json', '--key', ROOT_KEY);
     expect(JSON.parse(stdout)).toMatchObject({ user: 'dana', organization: 'acme', rowsAfter: 0 });
     expect(await (await ch("SELECT organization_id FROM sightline.requests WHERE user_id = 'dana'")).text()).toBe('globex\n');
     expect(await (await ch('SELECT actor, organization_id, subject_user_id FROM sightline.audit_log')).text()).toBe('root\tacme\tdana\n');
+    // retention show with an organisation key, through the running store: that organisation's line only.
+    const retention = JSON.parse((await cli('retention', 'show', '--format', 'json', '--key', ACME_KEY)).stdout) as { applied: unknown[] };
+    expect(retention.applied).toEqual([{ organization: 'acme', body_retention_days: 90, retention_days: 365 }]);
   });
 });

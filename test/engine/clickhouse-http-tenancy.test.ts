@@ -90,6 +90,9 @@ describe.skipIf(embeddedOnly)('HTTP interface: organisation users', () => {
     await denied('SELECT command FROM system.mutations');
     await denied('SELECT query FROM system.processes');
     await denied("ALTER TABLE sightline.requests DELETE WHERE organization_id = 'globex'");
+    // Table DDL carries per-organisation retention, so other organisations' ids.
+    await denied('SHOW CREATE TABLE sightline.requests');
+    await denied("SELECT create_table_query FROM system.tables WHERE name = 'requests'");
     // The catalogue stays readable (Grafana's query editor lists tables and columns).
     expect((await text("SELECT count() > 0 FROM system.columns WHERE database = 'sightline'", as('acme-admin', ACME_KEY))).body).toBe('1\n');
     // A failed request leaves no filter behind: the anonymous (loopback) session sees every organisation.
