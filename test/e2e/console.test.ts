@@ -112,6 +112,22 @@ describe('console', () => {
     await page.context().close();
   }, 60_000);
 
+  it('renders every dashboard\'s panels without an error', async () => {
+    const page = await open('#dash=cost&range=7d', ADMIN_KEY);
+    for (const dash of ['cost', 'cache', 'providers', 'sessions', 'audit']) {
+      await page.getByTestId(`tab-${dash}`).click();
+      const panels = page.locator('section.panel');
+      await expect.poll(async () => (await panels.evaluateAll((ps) => ps.map((p) => p.getAttribute('data-state')))).every((st) => st === 'done' || st === 'error')).toBe(true);
+      const failed = await page.locator('section.panel[data-state="error"]').evaluateAll((ps) => ps.map((p) => `${p.getAttribute('data-testid')}: ${p.textContent}`));
+      expect(failed, dash).toEqual([]);
+      expect(await panels.count(), dash).toBeGreaterThan(1);
+    }
+    // The latency chart draws p50 / p95 / p99 from the provider rollup.
+    await page.getByTestId('tab-providers').click();
+    await expect.poll(() => page.getByTestId('chart-latency_over_time').getAttribute('data-series')).toBe('p50|p95|p99');
+    await page.context().close();
+  }, 60_000);
+
   it('an organisation key sees its organisation only, whatever the URL asks for', async () => {
     const page = await open('#dash=cost&range=24h&var-organisation=globex', ACME_KEY);
     await expect.poll(() => stat(page, 'spend_total', 'spend_usd').textContent()).toBe('$1.50');
