@@ -123,7 +123,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
 
   function plan(ctx: RequestCtx, req: IncomingMessage, route: CacheRoute): CachePlan | undefined {
     const ask = ctx.optIn?.cache;
-    const on = ask?.enabled ?? (c.all_calls || route.aliasOptIn || keyOptsIn(ctx.principal));
+    const on = ask?.enabled ?? (c.all_calls || route.aliasOptIn || ctx.principal?.cache === true);
     const body = ctx.parsedBody;
     if (!on || ask === undefined || ctx.method !== 'POST' || typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
     try {
@@ -420,14 +420,6 @@ export function loopbackUrl(server: Server, host: string): string {
   const port = (server.address() as AddressInfo | null)?.port ?? 0;
   const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
-}
-
-/** The per-key opt-in: a principal (or its virtual key's record, proxy/keys) carrying `cache: true`. */
-function keyOptsIn(principal: object | undefined): boolean {
-  if (principal === undefined) return false;
-  if ('cache' in principal && principal.cache === true) return true;
-  const key = 'key' in principal ? principal.key : undefined;
-  return typeof key === 'object' && key !== null && 'cache' in key && key.cache === true;
 }
 
 function aliasesOptingIn(config: Config): ReadonlySet<string> {

@@ -18,6 +18,7 @@ const GLOBEX = 'sl-cache-globex-key';
 const KEYS_YAML = `keys:
   - { id: acme1, hash: ${hashKey(ACME)}, organization_id: acme }
   - { id: globex1, hash: ${hashKey(GLOBEX)}, organization_id: globex }
+  - { id: cached-key, hash: ${hashKey('sl-cache-keyed')}, organization_id: acme, cache: true }
 `;
 const ON = { 'Sightline-Cache-Enabled': 'true' };
 
@@ -159,7 +160,7 @@ describe('exact cache on pass-through routes (in memory)', () => {
     expect(gw.mock.requests).toHaveLength(4);
   });
 
-  it('serves Helicone users on the Anthropic route, and leaves calls that did not opt in alone', async () => {
+  it('serves Helicone users on the Anthropic route, opts a key\'s calls in by its config, and leaves calls that did not opt in alone', async () => {
     const anthropic = new Anthropic({ baseURL: `${gw.url}/anthropic`, apiKey: 'sk-ant-1', maxRetries: 0, defaultHeaders: { 'Helicone-Cache-Enabled': 'true' } });
     const ask = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'hi' }] };
     const first = await anthropic.messages.create(ask).withResponse();
@@ -170,11 +171,18 @@ describe('exact cache on pass-through routes (in memory)', () => {
     expect(hit).toMatchObject({ provider: 'anthropic', cache_status: 'hit', cost_usd: 0 });
     expect(hit.cache_saved_usd).toBeGreaterThan(0);
 
+    // A key whose config says cache: true opts its calls in.
+    expect((await chat(gw, { 'Sightline-Auth': 'Bearer sl-cache-keyed' }, hi('by key'))).cache).toBe('MISS');
+    expect((await chat(gw, { 'Sightline-Auth': 'Bearer sl-cache-keyed' }, hi('by key'))).cache).toBe('HIT');
+
     const plain = await chat(gw, {}, hi('not opted in'));
     const again = await chat(gw, {}, hi('not opted in'));
     expect([plain.cache, again.cache]).toEqual([null, null]);
     expect(again.row.cache_status).toBe('none');
-    expect(gw.mock.requests).toHaveLength(3);
+    expect(gw.mock.requests).toHaveLength(4);
+    const metrics = await (await fetch(`${gw.url}/_sightline/metrics`)).text();
+    expect(metrics).toMatch(/sightline_cache_lookups_total\{result="hit"\} [1-9]/);
+    expect(metrics).toMatch(/sightline_cache_memory_bytes [1-9]/);
   });
 });
 
