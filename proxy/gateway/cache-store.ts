@@ -113,16 +113,14 @@ export function createMemoryStore(maxBytes: number): CacheStore {
  */
 export function createRedisStore(redis: SharedRedis, prefix: string): CacheStore {
   const name = (key: string) => `${prefix}cache:${key}`;
-  // One command (one round trip, one reply to parse) for the append, the trim and the expiry.
-  if (!('sightlineCacheAdd' in redis)) redis.defineCommand('sightlineCacheAdd', { numberOfKeys: 1, lua: ADD_LUA });
-  const add = (redis as unknown as { sightlineCacheAdd(key: string, entry: Buffer, max: number, at: number): Promise<unknown> }).sightlineCacheAdd.bind(redis);
   return {
     shared: true,
     async get(key) {
       return redis.lrangeBuffer(name(key), 0, -1);
     },
     async add(key, payload, expiresAt) {
-      await add(name(key), sealEntry(payload, expiresAt), MAX_CACHE_BUCKET, Math.ceil(expiresAt));
+      // One command (one round trip, one reply) for the append, the trim and the expiry; Redis keeps the compiled script.
+      await redis.eval(ADD_LUA, 1, name(key), sealEntry(payload, expiresAt), MAX_CACHE_BUCKET, Math.ceil(expiresAt));
     },
     stats: () => ({ keys: 0, bytes: 0, evictions: 0 }),
   };
