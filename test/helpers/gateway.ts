@@ -3,6 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Config } from '../../config/index.ts';
 import { parseConfig } from '../../config/index.ts';
 import type { RequestEvent } from '../../contracts/event.ts';
 import { RequestEventSchema } from '../../contracts/event.ts';
@@ -19,6 +20,8 @@ import { startMockUpstream } from './mock-upstream.ts';
 
 export interface TestGateway {
   proxy: RunningProxy;
+  /** The config the gateway runs with. */
+  config: Config;
   mock: MockUpstream;
   /** Base URL of the proxy, e.g. http://127.0.0.1:41234 */
   url: string;
@@ -84,6 +87,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   }, 5);
   return {
     proxy,
+    config,
     mock,
     url: proxy.url,
     get events() {

@@ -149,7 +149,7 @@ describe('the article\'s LiteLLM config, as written', () => {
 
   it('takes a reloaded config for the calls that follow, keeping what did not change', async () => {
     const next = parseConfig(`${ARTICLE}\n`.replace('model_list:', 'model_list:\n  - { model_name: fresh, litellm_params: { model: gemini/gemini-2.5-flash } }'), {
-      ...KEYS, SIGHTLINE_PORT: '0', SIGHTLINE_SINK: 'none',
+      ...KEYS, SIGHTLINE_PORT: '0', SIGHTLINE_SINK: 'none', SIGHTLINE_DATA_DIR: gw.config.data_dir,
       SIGHTLINE_UPSTREAM_OPENAI: gw.mock.url, SIGHTLINE_UPSTREAM_ANTHROPIC: gw.mock.url, SIGHTLINE_UPSTREAM_GEMINI: gw.mock.url, SIGHTLINE_UPSTREAM_AZURE: gw.mock.url,
     });
     expect(gw.proxy.reload(next)).toEqual([]);
