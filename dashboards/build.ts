@@ -59,6 +59,18 @@ function linkOverride(panel: PanelDef): { matcher: { id: string; options: string
   };
 }
 
+/** The traces datasource provisioned beside ClickHouse (deploy/grafana/provisioning/datasources). */
+export const TRACES_DATASOURCE = { uid: 'sightline-jaeger', name: 'Sightline traces (Jaeger)' } as const;
+
+/** A trace id column opens that trace in the traces datasource (Explore), the way Grafana links traces to logs. */
+function traceOverride(panel: PanelDef): { matcher: { id: string; options: string }; properties: { id: string; value: unknown }[] } | undefined {
+  if (!panel.traceField) return undefined;
+  return {
+    matcher: { id: 'byName', options: panel.traceField },
+    properties: [{ id: 'links', value: [{ title: 'Open trace', url: '', internal: { datasourceUid: TRACES_DATASOURCE.uid, datasourceName: TRACES_DATASOURCE.name, query: { query: '${__value.raw}' } } }] }],
+  };
+}
+
 type AnyPanelBuilder = StatPanel | TablePanel | TimeseriesPanel | BarChartPanel;
 
 function panelBuilder(panel: PanelDef): AnyPanelBuilder {
@@ -119,6 +131,8 @@ export function buildDashboard(def: DashboardDef): Dashboard {
       .gridPos({ x, y, w: width, h: height });
     const link = linkOverride(panel);
     if (link) grafanaPanel.withOverride(link);
+    const trace = traceOverride(panel);
+    if (trace) grafanaPanel.withOverride(trace);
     builder.withPanel(grafanaPanel as cog.Builder<Panel>);
     x += width;
     rowHeight = Math.max(rowHeight, height);

@@ -46,6 +46,8 @@ export interface PanelDef {
   variables: readonly VariableName[];
   /** Table panels that open one row elsewhere: clicking `field` sets `variable` to its value on `dashboard`. */
   link?: { field: string; variable: VariableName; dashboard: DashboardId };
+  /** A column holding a W3C trace id: it opens the trace (Grafana: the traces datasource; the console: trace_url_template). */
+  traceField?: string;
 }
 
 // ---- filters ------------------------------------------------------------------------------------------------------
@@ -401,6 +403,7 @@ FROM sightline.audit_trail
 ${where(ORG, 'request_id = toUUIDOrZero(${request_id:singlequote})')}
 LIMIT 1`,
     variables: ['organisation', 'request_id'],
+    traceField: 'trace_id',
   },
 } as const satisfies Record<string, PanelDef>;
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Dashboard, DataSourceRef, GridPos, Panel, VariableModel } from '@grafana/grafana-foundation-sdk/dashboard';
-import { buildDashboards, DATASOURCE, JSON_DIR } from '../../dashboards/build.ts';
+import { buildDashboards, DATASOURCE, JSON_DIR, TRACES_DATASOURCE } from '../../dashboards/build.ts';
 import { DASHBOARDS, PANELS, VARIABLES } from '../../panels/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -129,5 +129,17 @@ describe('provisioning', () => {
     const ds = Datasources.parse(yaml('dashboards/provisioning/local/datasources/clickhouse.yaml')).datasources[0]!;
     expect(ds).toMatchObject({ uid: DATASOURCE.uid, type: DATASOURCE.type, jsonData: { host: '127.0.0.1', port: 8123, protocol: 'http', username: 'default' } });
     expect(Provider.parse(yaml('dashboards/provisioning/local/dashboards/sightline.yaml')).providers[0]!.options.path).toBe('${SIGHTLINE_DASHBOARDS}');
+  });
+});
+
+describe('trace links (issue #18)', () => {
+  it('the audit call\'s trace_id opens its trace in the traces datasource both provisionings load', () => {
+    const audit = JSON.parse(buildDashboards().find((d) => d.uid === DASHBOARDS.find((x) => x.id === 'audit')!.uid)!.json) as Dashboard;
+    const call = audit.panels!.find((p) => (p as Panel).title === PANELS.audit_call.title) as Panel;
+    const override = call.fieldConfig!.overrides!.find((o) => o.matcher.options === 'trace_id')!;
+    const [link] = override.properties[0]!.value as { title: string; internal: { datasourceUid: string; query: { query: string } } }[];
+    expect(link).toMatchObject({ title: 'Open trace', internal: { datasourceUid: TRACES_DATASOURCE.uid, query: { query: '${__value.raw}' } } });
+    const provisioned = readFileSync(path.join(ROOT, 'deploy/grafana/provisioning/datasources/jaeger.yaml'), 'utf8');
+    expect((parseYaml(provisioned) as { datasources: { uid: string; name: string }[] }).datasources).toContainEqual(expect.objectContaining({ uid: TRACES_DATASOURCE.uid, name: TRACES_DATASOURCE.name }));
   });
 });
