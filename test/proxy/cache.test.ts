@@ -171,6 +171,18 @@ describe('exact cache on pass-through routes (in memory)', () => {
     expect(hit).toMatchObject({ provider: 'anthropic', cache_status: 'hit', cost_usd: 0 });
     expect(hit.cache_saved_usd).toBeGreaterThan(0);
 
+    // Anthropic's stream replays with its event: lines, as the SDK reads them.
+    const streamText = async () => {
+      const stream = anthropic.messages.stream(ask);
+      let text = '';
+      for await (const e of stream) if (e.type === 'content_block_delta' && e.delta.type === 'text_delta') text += e.delta.text;
+      return { text, final: await stream.finalMessage() };
+    };
+    const live = await streamText();
+    const replayed = await streamText();
+    expect(replayed).toEqual(live);
+    expect(replayed.text.length).toBeGreaterThan(0);
+
     // A key whose config says cache: true opts its calls in.
     expect((await chat(gw, { 'Sightline-Auth': 'Bearer sl-cache-keyed' }, hi('by key'))).cache).toBe('MISS');
     expect((await chat(gw, { 'Sightline-Auth': 'Bearer sl-cache-keyed' }, hi('by key'))).cache).toBe('HIT');
@@ -179,7 +191,7 @@ describe('exact cache on pass-through routes (in memory)', () => {
     const again = await chat(gw, {}, hi('not opted in'));
     expect([plain.cache, again.cache]).toEqual([null, null]);
     expect(again.row.cache_status).toBe('none');
-    expect(gw.mock.requests).toHaveLength(4);
+    expect(gw.mock.requests).toHaveLength(5);
     const metrics = await (await fetch(`${gw.url}/_sightline/metrics`)).text();
     expect(metrics).toMatch(/sightline_cache_lookups_total\{result="hit"\} [1-9]/);
     expect(metrics).toMatch(/sightline_cache_memory_bytes [1-9]/);
