@@ -4,8 +4,8 @@
 //   GET    /_sightline/api/keys/:id        one key, with its current spend against each of its budgets
 //   PATCH  /_sightline/api/keys/:id        change models, budget, rpm, tpm, expires_at, metadata, team
 //   DELETE /_sightline/api/keys/:id        revoke
-// Authenticated with an admin key (`Authorization: Bearer <key>`, admin.keys in the config, compared in constant
-// time); without one only from loopback on a gateway that does not require auth. Bodies are validated with zod.
+// Authenticated as the console is (admin-auth.ts): an admin key, or loopback where auth is not required. Bodies are
+// validated with zod.
 import express from 'express';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -14,9 +14,8 @@ import { BudgetSchema } from '../config/budgets.ts';
 import { periodOf, scopeName, spendCounter } from '../contracts/spend.ts';
 import type { SpendScope } from '../contracts/spend.ts';
 import type { AdminPrincipal } from '../contracts/tenancy.ts';
-import { bearerKey, verifyAdminKey } from '../contracts/tenancy.ts';
 import type { SpendStore } from '../ledger/spend-store.ts';
-import { authRequired, isLoopbackHost } from './auth.ts';
+import { adminCaller } from './admin-auth.ts';
 import type { KeyStore, StoredKey } from './keys/store.ts';
 import { KeyStoreError } from './keys/store.ts';
 
@@ -52,19 +51,12 @@ function view(k: StoredKey): Record<string, unknown> {
 
 export function createAdminApi({ config, keys, spend }: AdminApiDeps): express.Router {
   const router = express.Router();
-  const anonymousAllowed = !authRequired(config.server.host, config.server.require_auth) && config.admin.keys.length === 0;
   router.use(express.json({ limit: '64kb' }));
 
   const principalOf = (req: Request): AdminPrincipal => {
-    const key = bearerKey(req.headers.authorization);
-    if (key !== undefined) {
-      const p = verifyAdminKey(config.admin.keys, key);
-      if (p === undefined) throw new HttpError(401, 'Unknown admin key.', 'sightline_unauthorized');
-      return p;
-    }
-    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    if (anonymousAllowed && isLoopbackHost(peer)) return { key_id: '', organization_id: undefined };
-    throw new HttpError(401, 'Send "Authorization: Bearer <admin key>" (admin.keys in the config).', 'sightline_unauthorized');
+    const caller = adminCaller(config, req);
+    if ('refused' in caller) throw new HttpError(401, caller.refused, 'sightline_unauthorized');
+    return caller;
   };
   const visible = (p: AdminPrincipal, id: string): StoredKey => {
     const k = keys.byId(id);

@@ -21,12 +21,12 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/index.ts';
 import { traceUrl } from '../config/tracing.ts';
-import { bearerKey, ORG_TABLES_SQL, organisationFilter, verifyAdminKey, type AdminPrincipal } from '../contracts/tenancy.ts';
+import { ORG_TABLES_SQL, organisationFilter, type AdminPrincipal } from '../contracts/tenancy.ts';
 import {
   ALL, DASHBOARDS, grafanaIntervalMs, PANELS, PanelSqlError, runPanel, VARIABLE_NAMES, VARIABLES, variableOptions,
   type PanelId, type PanelRequest, type VariableName, type VariableValue,
 } from '../panels/index.ts';
-import { isLoopbackHost } from './auth.ts';
+import { adminCaller } from './admin-auth.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const requireHere = createRequire(import.meta.url);
@@ -102,7 +102,6 @@ export interface ConsoleDeps {
 export function createConsole({ config, client: given }: ConsoleDeps): express.Router {
   const router = express.Router();
   const files = assets();
-  const anonymousAllowed = config.server.require_auth !== true;
 
   let client: Promise<ClickHouseClient> | undefined = given && Promise.resolve(given);
   function store(): Promise<ClickHouseClient> {
@@ -151,16 +150,11 @@ export function createConsole({ config, client: given }: ConsoleDeps): express.R
 
   /** The caller, or a 401: a valid admin key, or no key from loopback when auth is not required. */
   function principalOf(req: Request): AdminPrincipal {
-    const key = bearerKey(req.headers.authorization);
-    if (key !== undefined) {
-      const p = verifyAdminKey(config.admin.keys, key);
-      if (p === undefined) throw new HttpError(401, 'Unknown admin key.', 'sightline_unauthorized');
-      return p;
-    }
-    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    if (anonymousAllowed && isLoopbackHost(peer)) return { key_id: '', organization_id: undefined };
-    throw new HttpError(401, 'Send "Authorization: Bearer <admin key>" (admin.keys in sightline.yaml).', 'sightline_unauthorized');
+    const caller = adminCaller(config, req);
+    if ('refused' in caller) throw new HttpError(401, caller.refused, 'sightline_unauthorized');
+    return caller;
   }
+
 
   /**
    * Runs `work` against a client whose queries carry the principal's scope. The scope goes in as client-level

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashKey } from '../../proxy/auth.ts';
+import { DOLLAR_BUDGET_YAML, DOLLAR_KEY } from '../fixtures/gateway/dollar-budget.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';
 import { startMockUpstream } from '../helpers/mock-upstream.ts';
 import type { SightlineProcess } from '../helpers/processes.ts';
@@ -18,15 +18,7 @@ let mock: MockUpstream;
 const dirs: string[] = [];
 const running: SightlineProcess[] = [];
 
-const CONFIG = `
-keys:
-  - { id: shared-dollar, hash: ${hashKey('sk-shared-dollar')}, organization_id: acme, budget: 1/month }
-models:
-  - { name: haiku, model: anthropic/claude-haiku-4-5, api_key: k-ant }
-prices:
-  # $0.001 a token: a call of 12 + 21 tokens costs $0.033, and its reservation (body bytes + max_tokens) bounds it.
-  claude-haiku-4-5: { input_per_mtok: 1000, output_per_mtok: 1000 }
-  claude-sonnet-4-5-20250929: { input_per_mtok: 1000, output_per_mtok: 1000 }
+const CONFIG = `${DOLLAR_BUDGET_YAML}
 ingest:
   flush_ms: 50
 `;
@@ -57,7 +49,7 @@ async function startReplica(env: Record<string, string>, dataDir?: string): Prom
   return { sl, url: `http://127.0.0.1:${port}`, chPort, dir };
 }
 
-const call = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-shared-dollar', maxRetries: 0 }).chat.completions.create({
+const call = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: DOLLAR_KEY, maxRetries: 0 }).chat.completions.create({
   model: 'haiku', max_tokens: 21, messages: [{ role: 'user', content: `hi ${Math.random()}` }],
 });
 

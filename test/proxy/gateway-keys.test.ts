@@ -8,6 +8,7 @@ import type { TestGateway } from '../helpers/gateway.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { TestRedis } from '../helpers/redis.ts';
 import { startRedis } from '../helpers/redis.ts';
+import { DOLLAR_BUDGET_YAML, DOLLAR_KEY } from '../fixtures/gateway/dollar-budget.ts';
 
 const ARTICLE_KEYS = `
 keys:
@@ -104,7 +105,7 @@ describe('the article\'s virtual keys', () => {
     const api = (method: string, path: string, key: string | undefined, body?: unknown) => fetch(`${gw.url}/_sightline/api${path}`, {
       method, headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    expect((await api('GET', '/keys', undefined)).status).toBe(401);
+    expect((await api('GET', '/keys', 'sl-admin-wrong')).status).toBe(401);
     const bad = await api('POST', '/keys', 'sl-admin-root', { organization_id: 'acme', budget: 'lots' });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toMatch(/budget: expected <usd>\/<day\|week\|month>/);
@@ -156,17 +157,7 @@ describe('the article\'s virtual keys', () => {
 describe('budgets across two replicas sharing one Redis', () => {
   let redis: TestRedis;
   const gateways: TestGateway[] = [];
-  const BUDGET_YAML = `
-keys:
-  - { id: shared-dollar, hash: ${hashKey('sk-shared-dollar')}, organization_id: acme, budget: 1/month }
-models:
-  - { name: haiku, model: anthropic/claude-haiku-4-5, api_key: k-ant }
-prices:
-  # $0.001 a token: a call of 12 + 21 tokens costs $0.033, and its reservation (body bytes + max_tokens) bounds it.
-  claude-haiku-4-5: { input_per_mtok: 1000, output_per_mtok: 1000 }
-  claude-sonnet-4-5-20250929: { input_per_mtok: 1000, output_per_mtok: 1000 }
-`;
-  const start = () => startTestGateway({ yaml: BUDGET_YAML, env: { REDIS_URL: redis.url }, settle: true });
+  const start = () => startTestGateway({ yaml: DOLLAR_BUDGET_YAML, env: { REDIS_URL: redis.url }, settle: true });
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -178,7 +169,7 @@ prices:
   });
 
   it('32 concurrent callers spend the $1 budget and at most one call past it', async () => {
-    const clients = gateways.map((g) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'sk-shared-dollar', maxRetries: 0 }));
+    const clients = gateways.map((g) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: DOLLAR_KEY, maxRetries: 0 }));
     let refusedSpent = 0;
     const caller = async (i: number) => {
       const c = clients[i % 2]!;
@@ -213,7 +204,7 @@ prices:
   it('keeps the spend when a replica restarts, and when Redis itself restarts (AOF)', async () => {
     await gateways[0]!.close();
     gateways[0] = await start();
-    const c = new OpenAI({ baseURL: `${gateways[0]!.url}/v1`, apiKey: 'sk-shared-dollar', maxRetries: 0 });
+    const c = new OpenAI({ baseURL: `${gateways[0]!.url}/v1`, apiKey: DOLLAR_KEY, maxRetries: 0 });
     const err = await c.chat.completions.create(hi('haiku', { max_tokens: 21 })).catch((e: unknown) => e);
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('sightline_budget_exceeded');
     await redis.stop(true);
@@ -246,7 +237,7 @@ prices:
 
   it('with Redis down: budgets fail closed at once, rate limits fail open, never a hang', async () => {
     await redis.stop();
-    const c = new OpenAI({ baseURL: `${gateways[1]!.url}/v1`, apiKey: 'sk-shared-dollar', maxRetries: 0 });
+    const c = new OpenAI({ baseURL: `${gateways[1]!.url}/v1`, apiKey: DOLLAR_KEY, maxRetries: 0 });
     const t0 = performance.now();
     const err = await c.chat.completions.create(hi('haiku', { max_tokens: 21 })).catch((e: unknown) => e);
     expect(performance.now() - t0).toBeLessThan(2000);
