@@ -266,7 +266,7 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   /** A pass-through call: one attempt, the upstream's answer as it comes. */
   /** A pass-through call through the response cache when it opted in: a hit never reaches forward(). */
   function forwardCached(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
-    const plan = cache.plan(ctx, req, { route: `${ctx.adapter!.id} ${ctx.targetUrl!.origin}${ctx.loggedPath}`, aliasOptIn: false, callerPays: true });
+    const plan = cache.plan(ctx, req, { route: () => `${ctx.adapter!.id} ${ctx.targetUrl!.origin}${ctx.loggedPath}`, aliasOptIn: false, callerPays: true });
     if (plan === undefined) return forward(ctx, req, res);
     void cache.serve(plan, ctx, res, (tap) => {
       forward(ctx, req, res, tap);

@@ -35,8 +35,8 @@ import { createSemanticIndex } from './semantic-index.ts';
 
 /** Where a call goes, as far as the cache is concerned. */
 export interface CacheRoute {
-  /** Part of the key: `openai https://api.openai.com/v1/chat/completions`, or the alias and the models it resolves to. */
-  readonly route: string;
+  /** Part of the key: `openai https://api.openai.com/v1/chat/completions`, or the alias and the models it resolves to (made only for a call that uses the cache). */
+  readonly route: () => string;
   /** The alias's config says `cache: true`. */
   readonly aliasOptIn: boolean;
   /** The caller's own provider key pays for the answer: it is part of the key, so only its holder is served it. */
@@ -130,7 +130,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
       const organization = ctx.principal?.organization_id ?? '';
       const credential = route.callerPays ? credentialDigest(callerCredentials(req)) : '';
       const headers = KEYED_HEADERS.map((h) => headerString(req.headers[h]));
-      const parts = { organization, seed: ask.seed, route: route.route, headers, credential, ignoreKeys: ask.ignoreKeys };
+      const parts = { organization, seed: ask.seed, route: route.route(), headers, credential, ignoreKeys: ask.ignoreKeys };
       const pii = c.skip_if_pii && findPii(ctx.requestBody.toString('utf8'), piiPolicies.get(organization) ?? piiPolicies.get('')).length > 0;
       const wantSemantic = semantic !== undefined && (ask.semantic ?? c.semantic.enabled);
       const chat = wantSemantic ? semanticParts(body) : undefined;
@@ -408,7 +408,7 @@ function embedHeadersOf(headers: IncomingHttpHeaders): Record<string, string> {
 /** An alias call's route: the façade endpoint, the alias and the models it resolves to (a changed alias keys anew). */
 export function aliasCacheRoute(cache: ResponseCache, endpoint: string, alias: Alias): CacheRoute {
   return {
-    route: `alias:${endpoint} ${alias.name} -> ${alias.deployments.map((d) => `${d.adapter.id}/${d.model}`).join(',')}`,
+    route: () => `alias:${endpoint} ${alias.name} -> ${alias.deployments.map((d) => `${d.adapter.id}/${d.model}`).join(',')}`,
     aliasOptIn: cache.aliasOptIn(alias.name),
     // A deployment without its own key passes the caller's: then the caller's key pays, and keys the entry.
     callerPays: alias.deployments.some((d) => d.credential === undefined),
