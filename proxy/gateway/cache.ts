@@ -141,7 +141,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
         bypass: pii ? 'pii' : undefined,
         store: !(ctx.optIn?.omitRequest || ctx.optIn?.omitResponse),
         semantic: chat === undefined ? undefined : { text: chat.text, scope: cacheKey({ ...parts, body: chat.rest }) },
-        embedHeaders: embedHeadersOf(req.headers),
+        embedHeaders: chat === undefined ? NO_HEADERS : embedHeadersOf(req.headers),
       };
     } catch {
       // A body the key cannot be made of (a cycle cannot come from JSON; this is defence): the call goes uncached.
@@ -330,6 +330,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const MISS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'sightline-cache': MISS, 'helicone-cache': MISS });
 
 /** A tap that only labels the response: a bypass, or a miss that must not be stored. */
