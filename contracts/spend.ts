@@ -68,8 +68,35 @@ export interface PeriodWindow {
   resetsAt: number;
 }
 
+/** The last answer per period and timezone, with the instant it starts: calls arrive in order, so most hit it. */
+const recent = new Map<string, { window: PeriodWindow; from: number }>();
+
 /** The calendar period containing `at` in `tz`. */
 export function periodOf(period: BudgetPeriod, tz: string, at: number): PeriodWindow {
+  const memoKey = `${period}|${tz}`;
+  const hit = recent.get(memoKey);
+  if (hit !== undefined && at >= hit.from && at < hit.window.resetsAt) return hit.window;
+  const window = computePeriod(period, tz, at);
+  // The period began at the previous one's reset: at most a month ago; found by stepping back from `at`.
+  recent.set(memoKey, { window, from: startOf(period, tz, at, window.id) });
+  return window;
+}
+
+/** Epoch ms when the period with this id, containing `at`, began (in tz). */
+function startOf(period: BudgetPeriod, tz: string, at: number, id: string): number {
+  let t = at;
+  for (const step of [86_400_000, 3_600_000, 60_000, 1000]) {
+    while (computePeriod(period, tz, t - step).id === id) t -= step;
+  }
+  return Math.floor(t / 1000) * 1000;
+}
+
+/** Epoch ms when the period containing `at` began (in tz). */
+export function periodStartOf(period: BudgetPeriod, tz: string, at: number): number {
+  return startOf(period, tz, at, computePeriod(period, tz, at).id);
+}
+
+function computePeriod(period: BudgetPeriod, tz: string, at: number): PeriodWindow {
   const { y, m, d, weekday } = partsIn(tz, at);
   if (period === 'month') {
     const next = m === 12 ? [y + 1, 1] : [y, m + 1];

@@ -9,7 +9,7 @@ import type { Config } from '../config/index.ts';
 import { BUDGET_PERIODS } from '../config/budgets.ts';
 import type { RequestEvent } from '../contracts/event.ts';
 import type { Settlement } from '../contracts/spend.ts';
-import { periodOf, scopesOf, spendCounter } from '../contracts/spend.ts';
+import { periodOf, periodStartOf, scopesOf, spendCounter } from '../contracts/spend.ts';
 import { redisSpendStore } from '../ledger/spend-store.ts';
 import { SPEND_IPC_ENV } from './process.ts';
 
@@ -112,7 +112,7 @@ export async function spendFromLedger(client: ClickHouseClient, tz: string, now:
       query: `SELECT key_id, team, organization_id, sum(cost_usd) AS usd FROM sightline.requests FINAL
               WHERE created_at >= fromUnixTimestamp64Milli({start:Int64}) AND created_at < fromUnixTimestamp64Milli({end:Int64}) AND cost_usd > 0
               GROUP BY key_id, team, organization_id`,
-      query_params: { start: String(periodStart(period, tz, now)), end: String(window.resetsAt) },
+      query_params: { start: String(periodStartOf(period, tz, now)), end: String(window.resetsAt) },
       format: 'JSONEachRow',
     });
     for (const r of await rs.json<{ key_id: string; team: string; organization_id: string; usd: number }>()) {
@@ -123,15 +123,4 @@ export async function spendFromLedger(client: ClickHouseClient, tz: string, now:
     }
   }
   return spent;
-}
-
-/** Epoch ms when the period containing `now` began (in tz). */
-export function periodStart(period: (typeof BUDGET_PERIODS)[number], tz: string, now: number): number {
-  const id = periodOf(period, tz, now).id;
-  // Step back a day at a time until the period changes; at most 31 steps, then refine to the hour and minute.
-  let t = now;
-  for (const step of [86_400_000, 3_600_000, 60_000, 1000]) {
-    while (periodOf(period, tz, t - step).id === id) t -= step;
-  }
-  return Math.floor(t / 1000) * 1000;
 }

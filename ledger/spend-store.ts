@@ -135,7 +135,8 @@ export function memorySpendStore(): SpendStore {
 
 // Reservations per counter: a running total (resv-sum, read in O(1) on every call), each call's amount (resv-amt)
 // and when it lapses (resv, a sorted set swept of lapsed calls that never settled).
-// KEYS: the spend counters; ARGV: now, ttl, request id, amount, prefix, then one limit per counter.
+// KEYS: the spend counters; ARGV: now, ttl, request id, amount, prefix, the reservation record (what settling the
+// call releases), then one limit per counter.
 const RESERVE = `
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -158,7 +159,7 @@ for i, counter in ipairs(KEYS) do
   local held = tonumber(redis.call('GET', total) or '0')
   if held < 1e-9 then held = 0 end
   local spent = tonumber(redis.call('GET', prefix .. counter) or '0')
-  local limit = tonumber(ARGV[5 + i])
+  local limit = tonumber(ARGV[6 + i])
   if spent + held >= limit then return {i, tostring(spent), tostring(held)} end
   before[i + 1] = tostring(spent)
 end
@@ -168,6 +169,7 @@ for _, counter in ipairs(KEYS) do
   redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, amount)
   for _, k in ipairs({'resv:', 'resv-amt:', 'resv-sum:'}) do redis.call('PEXPIRE', prefix .. k .. counter, ttl * 2) end
 end
+redis.call('SET', prefix .. 'resv-of:' .. id, ARGV[6], 'PX', ttl)
 return before
 `;
 
@@ -222,8 +224,26 @@ end
 return 0
 `;
 
+/** The scripts, loaded once per connection and called by their SHA (EVALSHA), so a call sends arguments, not Lua. */
+interface SpendScripts {
+  slReserve(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
+  slHit(cur: string, prev: string, quota: number, windowMs: number, elapsed: number, amount: number): Promise<[number, string]>;
+  slSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+function scriptsOf(redis: Redis): SpendScripts {
+  const defined = redis as Redis & Partial<SpendScripts>;
+  if (defined.slReserve === undefined) {
+    redis.defineCommand('slReserve', { lua: RESERVE });
+    redis.defineCommand('slHit', { lua: HIT, numberOfKeys: 2 });
+    redis.defineCommand('slSettle', { lua: SETTLE });
+  }
+  return redis as Redis & SpendScripts;
+}
+
 /** Spend counters outlive their period comfortably (40 days: a month plus slack); windows live two windows. */
 export function redisSpendStore(redis: Redis, prefix: string): SpendStore {
+  const scripts = scriptsOf(redis);
   return {
     async reserve(r, now) {
       const record = JSON.stringify({ budgets: r.budgets.map((b) => b.counter), usage: r.usageCounters.map((u) => ({ counter: u.counter, window: u.windowMs, unit: u.unit })) });
@@ -232,26 +252,25 @@ export function redisSpendStore(redis: Redis, prefix: string): SpendStore {
         if (r.usageCounters.length > 0) await redis.set(`${prefix}resv-of:${r.requestId}`, record, 'PX', r.ttlMs);
         return { ok: true, spentUsd: [] };
       }
-      const result = await redis.eval(RESERVE, r.budgets.length, ...r.budgets.map((b) => b.counter), now, r.ttlMs, r.requestId, r.amountUsd, prefix, ...r.budgets.map((b) => b.limitUsd)) as (number | string)[];
+      const result = await scripts.slReserve(r.budgets.length, ...r.budgets.map((b) => b.counter), now, r.ttlMs, r.requestId, r.amountUsd, prefix, record, ...r.budgets.map((b) => b.limitUsd));
       if (result[0] !== 0) {
         const b = r.budgets[Number(result[0]) - 1]!;
         return { ok: false, counter: b.counter, spentUsd: Number(result[1]), reservedUsd: Number(result[2]), limitUsd: b.limitUsd };
       }
-      await redis.set(`${prefix}resv-of:${r.requestId}`, record, 'PX', r.ttlMs);
       return { ok: true, spentUsd: result.slice(1).map(Number) };
     },
     async hit(counter, windowMs, quota, amount, now) {
       const { cur, prev, elapsed } = windowKeys(counter, windowMs, now);
-      const [allowed, used] = await redis.eval(HIT, 2, prefix + cur, prefix + prev, quota, windowMs, elapsed, amount) as [number, string];
+      const [allowed, used] = await scripts.slHit(prefix + cur, prefix + prev, quota, windowMs, elapsed, amount);
       return { allowed: allowed === 1, used: Number(used), resetMs: windowMs - elapsed };
     },
     async settle(rows, timezone) {
       if (rows.length === 0) return;
       const now = Date.now();
-      const pipeline = redis.pipeline();
+      const pipeline = redis.pipeline() as ReturnType<Redis['pipeline']> & { slSettle(numKeys: number, ...args: (string | number)[]): unknown };
       for (const row of rows) {
         const counters = row.cost_usd > 0 ? countersOf(row, timezone) : [];
-        pipeline.eval(SETTLE, counters.length, ...counters, prefix, row.request_id, row.cost_usd, row.tokens, now);
+        pipeline.slSettle(counters.length, ...counters, prefix, row.request_id, row.cost_usd, row.tokens, now);
       }
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err !== null);

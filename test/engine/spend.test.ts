@@ -2,8 +2,8 @@
 // sliding windows, and the embedded default's restore from the ledger on chDB with known rows.
 import { describe, expect, it } from 'vitest';
 import { parseBudget, parseRatePolicy } from '../../config/budgets.ts';
-import { countersOf, periodOf } from '../../contracts/spend.ts';
-import { periodStart, settlementOf, spendFromLedger } from '../../ingest/settle.ts';
+import { countersOf, periodOf, periodStartOf } from '../../contracts/spend.ts';
+import { settlementOf, spendFromLedger } from '../../ingest/settle.ts';
 import { createWriter } from '../../ingest/writer.ts';
 import { memorySpendStore } from '../../ledger/spend-store.ts';
 import { makeEvent } from '../helpers/events.ts';
@@ -21,8 +21,8 @@ describe('calendar periods', () => {
     // Berlin's clocks go forward on 29 March 2026: that day has 23 hours.
     const dst = periodOf('day', 'Europe/Berlin', at('2026-03-29T12:00:00Z'));
     expect(dst).toEqual({ id: 'day:2026-03-29', resetsAt: at('2026-03-29T22:00:00Z') });
-    expect(periodStart('day', 'Europe/Berlin', at('2026-03-29T12:00:00Z'))).toBe(at('2026-03-28T23:00:00Z'));
-    expect(periodStart('month', 'America/New_York', at('2026-12-15T00:00:00Z'))).toBe(at('2026-12-01T05:00:00Z'));
+    expect(periodStartOf('day', 'Europe/Berlin', at('2026-03-29T12:00:00Z'))).toBe(at('2026-03-28T23:00:00Z'));
+    expect(periodStartOf('month', 'America/New_York', at('2026-12-15T00:00:00Z'))).toBe(at('2026-12-01T05:00:00Z'));
   });
 
   it('parse budgets and Helicone policies, saying what to write instead', () => {
