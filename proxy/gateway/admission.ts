@@ -57,10 +57,9 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
   /** The policies that apply to this call and the counter each counts in. */
   function limitsOf(ctx: RequestCtx, headerPolicy: RatePolicy | undefined): Limit[] {
     const p = ctx.principal!;
-    const out: Limit[] = [];
-    const key = p.key;
-    if (key?.rpm !== undefined) out.push({ policy: { quota: key.rpm, windowS: 60, unit: 'request', segment: 'key', text: `${key.rpm};w=60;u=request;s=key` }, counter: `rl:key:${p.key_id}:request:60` });
-    if (key?.tpm !== undefined) out.push({ policy: { quota: key.tpm, windowS: 60, unit: 'token', segment: 'key', text: `${key.tpm};w=60;u=token;s=key` }, counter: `rl:key:${p.key_id}:token:60` });
+    const own = limitsOfKey(p);
+    if (config.rate_limits.length === 0 && headerPolicy === undefined) return own;
+    const out: Limit[] = [...own];
     const policies = headerPolicy === undefined ? config.rate_limits : [...config.rate_limits, headerPolicy];
     for (const policy of policies) {
       const segment = segmentValue(ctx, policy.segment);
@@ -81,8 +80,26 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
     return out;
   }
 
-  async function maxCostUsd(ctx: RequestCtx, candidates: readonly { provider: string; model: string }[]): Promise<number> {
+  /**
+   * USD per input and per output token of a model, from the ledger's prices (and overrides) for a million of each:
+   * long-context tiers make that the dearer rate, so the reservation stays an upper bound. Remembered per model.
+   */
+  const rates = new Map<string, { input: number; output: number } | null>();
+  async function ratesOf(provider: string, model: string): Promise<{ input: number; output: number } | null> {
+    const memoKey = `${provider}|${model}`;
+    const hit = rates.get(memoKey);
+    if (hit !== undefined) return hit;
     const cost = await loadCoster();
+    const at = Date.now();
+    const price = (prompt: number, completion: number) => cost(provider as Parameters<Coster>[0], model, { prompt_tokens: prompt, completion_tokens: completion, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 }, at);
+    const input = price(1_000_000, 0);
+    const output = price(0, 1_000_000);
+    const found = input.cost_known && output.cost_known ? { input: input.cost_usd / 1_000_000, output: output.cost_usd / 1_000_000 } : null;
+    if (rates.size < 10_000) rates.set(memoKey, found);
+    return found;
+  }
+
+  async function maxCostUsd(ctx: RequestCtx, candidates: readonly { provider: string; model: string }[]): Promise<number> {
     const body = ctx.parsedBody as Record<string, unknown> | undefined;
     let output = config.budgets.default_max_tokens;
     for (const k of ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const) {
@@ -93,13 +110,26 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
       }
     }
     // A token is at least one byte of the prompt: counting bytes as tokens bounds the input from above.
-    const usage = { prompt_tokens: ctx.requestBody.length, completion_tokens: output, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 };
     let max = 0;
     for (const c of candidates) {
-      const priced = cost(c.provider as Parameters<Coster>[0], c.model, usage, Date.now());
-      if (priced.cost_known) max = Math.max(max, priced.cost_usd);
+      const r = await ratesOf(c.provider, c.model);
+      if (r !== null) max = Math.max(max, ctx.requestBody.length * r.input + output * r.output);
     }
     return max;
+  }
+
+  /** What a key's own settings ask for, worked out once per key (a key object is replaced when it changes). */
+  const keyLimits = new WeakMap<object, Limit[]>();
+  function limitsOfKey(p: NonNullable<RequestCtx['principal']>): Limit[] {
+    const key = p.key;
+    if (key === undefined) return [];
+    let out = keyLimits.get(key);
+    if (out !== undefined) return out;
+    out = [];
+    if (key.rpm !== undefined) out.push({ policy: { quota: key.rpm, windowS: 60, unit: 'request', segment: 'key', text: `${key.rpm};w=60;u=request;s=key` }, counter: `rl:key:${p.key_id}:request:60` });
+    if (key.tpm !== undefined) out.push({ policy: { quota: key.tpm, windowS: 60, unit: 'token', segment: 'key', text: `${key.tpm};w=60;u=token;s=key` }, counter: `rl:key:${p.key_id}:token:60` });
+    keyLimits.set(key, out);
+    return out;
   }
 
   return {
