@@ -26,6 +26,8 @@ models:
 router:
   fallback_on: [500]
   fallbacks: [{ falls-back: [fast] }]
+  # Every call must meet the failing deployment: without this it would rest after 3 failures and be passed over.
+  cooldown: { allowed_fails: 1000000000 }
 `;
 
 /** A valid Anthropic Messages request of exactly `bytes` bytes (system text padded). */
