@@ -20,12 +20,14 @@ const CONFIG = `
 keys:
   - { id: plain, hash: ${hashKey('sl-bench-plain')}, organization_id: bench }
   - { id: full, hash: ${hashKey('sl-bench-full')}, organization_id: bench, team: perf, budget: 100000000/month, rpm: 1000000000 }
+  - { id: limited, hash: ${hashKey('sl-bench-limited')}, organization_id: bench, rpm: 1000000000 }
 `;
 
 interface Case { name: string; key: string | undefined; redis: boolean }
 const CASES: Case[] = [
   { name: 'no key (pass-through)', key: undefined, redis: false },
   { name: 'virtual key (lookup)', key: 'sl-bench-plain', redis: false },
+  { name: 'key + rate limit, in memory', key: 'sl-bench-limited', redis: false },
   { name: 'key + budget + rate limit, in memory', key: 'sl-bench-full', redis: false },
   { name: 'key + budget + rate limit, on Redis', key: 'sl-bench-full', redis: true },
 ];
