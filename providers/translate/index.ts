@@ -25,6 +25,7 @@ import type { AnthropicRequestOptions } from './openai-to-anthropic-request.ts';
 import { openAiToAnthropicResponse } from './openai-to-anthropic-response.ts';
 import { OpenAiToAnthropicStream } from './openai-to-anthropic-stream.ts';
 import { openAiToGeminiRequest } from './openai-to-gemini-request.ts';
+import { geminiToOpenAiEmbeddings, openAiToGeminiEmbeddingsRequest } from './openai-to-gemini-embeddings.ts';
 import { toStreamTranslator } from './sse-frames.ts';
 import type { FrameTranslator, StreamTranslator } from './sse-frames.ts';
 import type { TranslatedRequest } from './types.ts';
@@ -62,6 +63,13 @@ type ErrorTranslator = (status: number, body: unknown) => TranslatedError;
 function call<C>(translated: { request: TranslatedRequest; context: C }, response: (body: unknown, ctx: C) => JsonObject, stream: (ctx: C) => FrameTranslator, error: ErrorTranslator): CallTranslation {
   const { request, context } = translated;
   return { request, response: (body) => response(body, context), stream: () => toStreamTranslator(stream(context)), error };
+}
+
+/** OpenAI's embeddings API served by Gemini (the only other provider with one). */
+export function translateEmbeddings(body: unknown, opts: { model?: string } = {}): CallTranslation {
+  return call(openAiToGeminiEmbeddingsRequest(body, opts), geminiToOpenAiEmbeddings, () => {
+    throw new Error('embeddings are never streamed');
+  }, geminiErrorToOpenAi);
 }
 
 /**

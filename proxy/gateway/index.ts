@@ -14,7 +14,7 @@ import type { Config } from '../../config/index.ts';
 import type { RouterConfig } from '../../config/gateway.ts';
 import { adapterForPrefix } from '../../providers/index.ts';
 import type { CallerApi, CallTranslation } from '../../providers/translate/index.ts';
-import { translateCall, TranslationError } from '../../providers/translate/index.ts';
+import { translateCall, translateEmbeddings, TranslationError } from '../../providers/translate/index.ts';
 import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult, AttemptTap } from '../attempt.ts';
 import { retryAfterMs, runAttempt } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
@@ -357,8 +357,13 @@ function compose(steps: readonly Step[], terminal: (call: GatewayCall) => Promis
 function translationFor(call: GatewayCall, d: Deployment): CallTranslation | undefined {
   if (call.translations.has(d.id)) return call.translations.get(d.id);
   const api = d.adapter.gateway.api;
+  if (call.endpoint === 'embeddings' && api === 'gemini') {
+    const t = translateEmbeddings(call.body, { model: d.model });
+    call.translations.set(d.id, t);
+    return t;
+  }
   if (call.endpoint === 'embeddings' || call.endpoint === 'responses') {
-    if (api !== 'openai') throw new TranslationError('sightline_untranslatable', 'model', `/v1/${call.endpoint} is not supported when the model is served by ${d.adapter.id} ("${call.alias.name}" → ${d.id}); only OpenAI-API deployments serve it`);
+    if (api !== 'openai') throw new TranslationError('sightline_untranslatable', 'model', `/v1/${call.endpoint} is not supported when the model is served by ${d.adapter.id} ("${call.alias.name}" → ${d.id}); ${call.endpoint === 'embeddings' ? 'OpenAI-API and Gemini deployments serve it' : 'only OpenAI-API deployments serve it'}`);
     call.translations.set(d.id, undefined);
     return undefined;
   }

@@ -37,6 +37,7 @@ export function defaultFixture(url: string, body: unknown): string {
   if (url.includes('/openai/deployments/')) return stream ? 'azure/chat.sse' : 'azure/chat.json';
   if (url.includes(':streamGenerateContent')) return url.includes('alt=sse') ? 'gemini/stream.sse' : 'gemini/stream-array.json';
   if (url.includes(':generateContent')) return 'gemini/generate.json';
+  if (url.includes(':batchEmbedContents')) return 'gemini/embed.json';
   if (url.includes('/v1/messages')) return stream ? 'anthropic/messages.sse' : 'anthropic/messages.json';
   if (url.includes('/responses')) return stream ? 'openai/responses.sse' : 'openai/responses.json';
   if (url.includes('/embeddings')) return 'openai/embeddings.json';

@@ -146,6 +146,16 @@ describe('gateway routing, fallbacks and retries', () => {
     const emb = await openai.embeddings.create({ model: 'steady', input: 'hello' });
     expect(emb.data[0]!.embedding.length).toBeGreaterThan(0);
     expect(gw.mock.requests[1]!.url).toBe('/v1/embeddings');
+    // Gemini serves embeddings too, through batchEmbedContents; the SDK's default base64 vectors decode to its floats.
+    const gem = await openai.embeddings.create({ model: 'big-window', input: ['hello', 'world'], dimensions: 8 });
+    expect(gem.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(gem.data[1]!.embedding).toEqual([-0.021234, 0.0175, 0.002, -0.5, 0.25, 0.125, -0.0625, 1].map((v) => Math.fround(v)));
+    expect(gem.data[0]!.embedding[0]).toBeCloseTo(0.013168523, 6);
+    const sent = gw.mock.requests.at(-1)!;
+    expect(sent.url).toBe('/v1beta/models/gemini-2.5-pro:batchEmbedContents');
+    expect(JSON.parse(sent.body.toString('utf8'))).toEqual({ requests: ['hello', 'world'].map((text) => ({ model: 'models/gemini-2.5-pro', content: { parts: [{ text }] }, outputDimensionality: 8 })) });
+    const refusedIds = await openai.embeddings.create({ model: 'big-window', input: [[1, 2, 3]] }).catch((e: unknown) => e);
+    expect((refusedIds as InstanceType<typeof OpenAI.APIError>).param).toBe('input[0]');
     const err = await openai.embeddings.create({ model: 'flaky', input: 'hello' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as Error).message).toMatch(/\/v1\/embeddings is not supported when the model is served by anthropic/);
