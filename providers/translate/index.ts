@@ -26,7 +26,8 @@ import { openAiToAnthropicResponse } from './openai-to-anthropic-response.ts';
 import { OpenAiToAnthropicStream } from './openai-to-anthropic-stream.ts';
 import { openAiToGeminiRequest } from './openai-to-gemini-request.ts';
 import { geminiToOpenAiEmbeddings, openAiToGeminiEmbeddingsRequest } from './openai-to-gemini-embeddings.ts';
-import { toStreamTranslator } from './sse-frames.ts';
+import { chainFrames, toStreamTranslator } from './sse-frames.ts';
+import { ChatToResponsesStream, chatToResponse, responsesToChatRequest } from './responses.ts';
 import type { FrameTranslator, StreamTranslator } from './sse-frames.ts';
 import type { TranslatedRequest } from './types.ts';
 import { anthropicErrorToOpenAi, geminiErrorToOpenAi, openAiErrorToAnthropic } from './upstream-errors.ts';
@@ -53,6 +54,8 @@ export interface CallTranslation {
   response(body: unknown): JsonObject;
   /** A fresh translator for this call's SSE answer (one per stream: it holds the stream's state). */
   stream(): StreamTranslator;
+  /** The same, frame by frame, for a translation that continues from this one's output (the Responses API's). */
+  frames(): FrameTranslator;
   /** An upstream error (its status, and its JSON, or its text when not JSON) → the caller's shape, status kept. */
   error(status: number, body: unknown): TranslatedError;
 }
@@ -62,7 +65,25 @@ type ErrorTranslator = (status: number, body: unknown) => TranslatedError;
 /** A request translation and the answer translators that share its context. */
 function call<C>(translated: { request: TranslatedRequest; context: C }, response: (body: unknown, ctx: C) => JsonObject, stream: (ctx: C) => FrameTranslator, error: ErrorTranslator): CallTranslation {
   const { request, context } = translated;
-  return { request, response: (body) => response(body, context), stream: () => toStreamTranslator(stream(context)), error };
+  return { request, response: (body) => response(body, context), stream: () => toStreamTranslator(stream(context)), frames: () => stream(context), error };
+}
+
+/**
+ * OpenAI's Responses API served by Anthropic or Gemini: through Chat Completions, both ways (responses.ts). Throws
+ * TranslationError (400) naming what cannot be carried.
+ */
+export function translateResponses(upstream: Exclude<UpstreamApi, 'openai'>, body: unknown, opts: TranslateOptions = {}): CallTranslation {
+  const served = upstream === 'anthropic' ? 'Anthropic' : 'Gemini';
+  const { chat, approximated, context } = responsesToChatRequest(body, served, opts.now);
+  const inner = translateCall('openai', upstream, chat, opts)!;
+  const frames = () => chainFrames(inner.frames(), new ChatToResponsesStream(context));
+  return {
+    request: { ...inner.request, approximated: [...approximated, ...inner.request.approximated] },
+    response: (answer) => chatToResponse(inner.response(answer), context),
+    stream: () => toStreamTranslator(frames()),
+    frames,
+    error: inner.error,
+  };
 }
 
 /** OpenAI's embeddings API served by Gemini (the only other provider with one). */

@@ -14,7 +14,7 @@ import type { Config } from '../../config/index.ts';
 import type { RouterConfig } from '../../config/gateway.ts';
 import { adapterForPrefix } from '../../providers/index.ts';
 import type { CallerApi, CallTranslation } from '../../providers/translate/index.ts';
-import { translateCall, translateEmbeddings, TranslationError } from '../../providers/translate/index.ts';
+import { translateCall, translateEmbeddings, translateResponses, TranslationError } from '../../providers/translate/index.ts';
 import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult, AttemptTap } from '../attempt.ts';
 import { retryAfterMs, runAttempt } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
@@ -359,6 +359,11 @@ function translationFor(call: GatewayCall, d: Deployment): CallTranslation | und
   const api = d.adapter.gateway.api;
   if (call.endpoint === 'embeddings' && api === 'gemini') {
     const t = translateEmbeddings(call.body, { model: d.model });
+    call.translations.set(d.id, t);
+    return t;
+  }
+  if (call.endpoint === 'responses' && api !== 'openai') {
+    const t = translateResponses(api, call.body, { model: d.model });
     call.translations.set(d.id, t);
     return t;
   }

@@ -95,6 +95,55 @@ describe('tools and streams through the gateway', () => {
     expect(streamed.usage).toMatchObject({ input_tokens: 64, output_tokens: 15 });
   });
 
+  it('serves the Responses API from Anthropic: input items, instructions, tools and function calls, whole and streamed', async () => {
+    const whole = await openai.responses.create({ model: 'claude', instructions: 'Be brief.', input: 'hi' });
+    expect(whole.object).toBe('response');
+    expect(whole.status).toBe('completed');
+    expect(whole.output_text).toBe("Hello! I'm doing well, thank you for asking. How can I help you today?");
+    expect(whole.usage).toMatchObject({ input_tokens: 12, output_tokens: 21, total_tokens: 33 });
+    const sent = JSON.parse(gw.mock.requests.at(-1)!.body.toString('utf8')) as { system: unknown; messages: unknown[]; model: string };
+    expect(sent.model).toBe('claude-sonnet-4-6');
+    expect(JSON.stringify(sent.system)).toContain('Be brief.');
+    expect(sent.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }]);
+
+    const tools: OpenAI.Responses.Tool[] = [{ type: 'function', name: 'get_weather', description: 'Current weather for a city', parameters: WEATHER_TOOL.function.parameters as unknown as Record<string, unknown>, strict: false }];
+    const called = await openai.responses.create({ model: 'claude', tools, input: [{ role: 'user', content: [{ type: 'input_text', text: 'Weather in Paris and Tokyo?' }] }] }, { headers: { 'x-mock-fixture': 'anthropic/messages-tools.json' } });
+    const calls = called.output.filter((o): o is OpenAI.Responses.ResponseFunctionToolCall => o.type === 'function_call');
+    expect(calls.map((c) => [c.name, JSON.parse(c.arguments)])).toEqual([['get_weather', { location: 'San Francisco, CA', unit: 'fahrenheit' }]]);
+    expect(called.output[0]!.type).toBe('message');
+    // Outputs go back as function_call_output items: two parallel calls are one assistant turn, then the results.
+    calls.push({ ...calls[0]!, call_id: 'toolu_second', arguments: '{"location":"Tokyo"}' });
+    await openai.responses.create({ model: 'claude', tools, input: [
+      { role: 'user', content: 'Weather in Paris and Tokyo?' },
+      ...calls.map((c) => ({ type: 'function_call' as const, call_id: c.call_id, name: c.name, arguments: c.arguments })),
+      ...calls.map((c) => ({ type: 'function_call_output' as const, call_id: c.call_id, output: '{"temp": 18}' })),
+    ] });
+    const followUp = JSON.parse(gw.mock.requests.at(-1)!.body.toString('utf8')) as { messages: { role: string; content: { type: string }[] }[] };
+    expect(followUp.messages.map((m) => [m.role, m.content.map((b) => b.type).join(',')])).toEqual([['user', 'text'], ['assistant', 'tool_use,tool_use'], ['user', 'tool_result,tool_result']]);
+
+    const events: string[] = [];
+    let text = '';
+    let completed: OpenAI.Responses.Response | undefined;
+    const stream = await openai.responses.create({ model: 'claude', input: 'hi', stream: true });
+    for await (const e of stream) {
+      events.push(e.type);
+      if (e.type === 'response.output_text.delta') text += e.delta;
+      if (e.type === 'response.completed') completed = e.response;
+    }
+    expect(events[0]).toBe('response.created');
+    expect(events.at(-1)).toBe('response.completed');
+    expect(events).toContain('response.function_call_arguments.delta');
+    expect(text).toBe('héllo 世界 👋');
+    expect(completed!.usage).toMatchObject({ input_tokens: 1038, output_tokens: 41, input_tokens_details: { cached_tokens: 1024 } });
+    expect(completed!.output.map((o) => o.type)).toEqual(['message', 'function_call']);
+    const rows = await gw.waitForEvents(gw.written.length);
+    expect(rows.at(-1)).toMatchObject({ endpoint: 'responses', provider: 'anthropic', model_alias: 'claude', stream: true, prompt_tokens: 1038 });
+
+    const stateful = await openai.responses.create({ model: 'claude', input: 'and then?', previous_response_id: 'resp_123' }).catch((e: unknown) => e);
+    expect(stateful).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((stateful as InstanceType<typeof OpenAI.APIError>).param).toBe('previous_response_id');
+  });
+
   it('answers an Anthropic caller\'s error in Anthropic\'s shape when OpenAI refuses, status kept', async () => {
     const err = await anthropic.messages.create({ model: 'mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
       { headers: { 'x-mock-fixture': 'openai/error-429.json' } }).catch((e: unknown) => e);
