@@ -60,13 +60,20 @@ export function memorySpendStore(): SpendStore {
     r.entries.delete(id);
     r.sum = r.entries.size === 0 ? 0 : r.sum - e.amount;
   };
-  /** Lapsed reservations (calls that never settled) leave the total; swept at most once a second per counter. */
+  /**
+   * Lapsed reservations (calls that never settled) leave the total; swept at most once a second per counter. A Map
+   * iterates in insertion order and every reservation lasts the same time, so the sweep stops at the first live one:
+   * it costs what lapsed, not what is in flight.
+   */
   const reservedOf = (counter: string, now: number): number => {
     const r = reserved.get(counter);
     if (r === undefined) return 0;
     if (now - r.sweptAt >= 1000) {
       r.sweptAt = now;
-      for (const [id, e] of r.entries) if (e.until <= now) release(counter, id);
+      for (const [id, e] of r.entries) {
+        if (e.until > now) break;
+        release(counter, id);
+      }
     }
     return r.sum;
   };
