@@ -47,6 +47,16 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
   const count = (name: string, by = 1) => {
     metrics[name] = (metrics[name] ?? 0) + by;
   };
+  // Metric names per scope, made once (the ratio is set on every budgeted call).
+  const ratioNames = new Map<string, string>();
+  const ratioMetric = (scope: string): string => {
+    let name = ratioNames.get(scope);
+    if (name === undefined) {
+      name = `sightline_budget_used_ratio{scope="${scope}"}`;
+      if (ratioNames.size < 100_000) ratioNames.set(scope, name);
+    }
+    return name;
+  };
   let coster: Promise<Coster> | undefined;
   const loadCoster = () => (coster ??= import('../../ledger/cost.ts').then((c) => c.createCoster({ overrides: config.prices })));
   let isRestored = false;
@@ -208,16 +218,20 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
         throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(b.window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
       }
       // Soft limits: the highest threshold each budget has reached, as a header and a metric.
-      const warnings: string[] = [];
-      windows.forEach((b, i) => {
+      let warnings: string | undefined;
+      for (let i = 0; i < windows.length; i++) {
+        const b = windows[i]!;
         const ratio = (result.spentUsd[i] ?? 0) / b.budget.usd;
-        const reached = thresholds.filter((t) => ratio >= t).at(-1);
-        metrics[`sightline_budget_used_ratio{scope="${scopeName(b.scope)}"}`] = Math.round(ratio * 10_000) / 10_000;
-        if (reached === undefined) return;
-        count(`sightline_budget_alerts_total{scope="${scopeName(b.scope)}",threshold="${reached}"}`);
-        warnings.push(`${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(result.spentUsd[i] ?? 0)}); resets ${new Date(b.window.resetsAt).toISOString()}`);
-      });
-      if (warnings.length > 0) res.setHeader('sightline-budget-warning', warnings.join('; '));
+        const name = scopeName(b.scope);
+        metrics[ratioMetric(name)] = Math.round(ratio * 10_000) / 10_000;
+        let reached: number | undefined;
+        for (let t = thresholds.length - 1; t >= 0 && reached === undefined; t--) if (ratio >= thresholds[t]!) reached = thresholds[t];
+        if (reached === undefined) continue;
+        count(`sightline_budget_alerts_total{scope="${name}",threshold="${reached}"}`);
+        const warning = `${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(result.spentUsd[i] ?? 0)}); resets ${new Date(b.window.resetsAt).toISOString()}`;
+        warnings = warnings === undefined ? warning : `${warnings}; ${warning}`;
+      }
+      if (warnings !== undefined) res.setHeader('sightline-budget-warning', warnings);
     },
     metrics: () => metrics,
   };
