@@ -35,7 +35,7 @@ import { newCapture } from './tee.ts';
 import type { TargetGuard } from './targets.ts';
 import { createTargetGuard } from './targets.ts';
 import { createTraceStarter } from './trace.ts';
-import { upstreamHeaders } from './upstream-headers.ts';
+import { CREDENTIAL_HEADERS, providerCredential, upstreamHeaders } from './upstream-headers.ts';
 
 export { ADMIN_PREFIX };
 
@@ -320,15 +320,17 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
       return;
     }
     if (ctx.outcome !== undefined) return; // cancelled while the body was read
-    try {
-      // Gateway layer II: model allowlist, rate limits, budgets (admission.ts), before any upstream is asked.
-      const candidates = call !== undefined ? call.primary.deployments.map((d) => ({ provider: d.adapter.id, model: d.model })) : [{ provider: ctx.adapter?.id ?? 'custom', model: ctx.model }];
-      await admission.admit(ctx, res, candidates);
-    } catch (err) {
-      answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
-      return;
+    // Gateway layer II: model allowlist, rate limits, budgets (admission.ts), before any upstream is asked.
+    const admitted = admission.admit(ctx, res, () => (call !== undefined ? call.primary.deployments.map((d) => ({ provider: d.adapter.id, model: d.model })) : [{ provider: ctx.adapter?.id ?? 'custom', model: ctx.model }]));
+    if (admitted !== undefined) {
+      try {
+        await admitted;
+      } catch (err) {
+        answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
+        return;
+      }
+      if (ctx.outcome !== undefined) return;
     }
-    if (ctx.outcome !== undefined) return;
     if (call !== undefined) void gateway.serve(call);
     else forwardCached(ctx, req, res);
   }
@@ -414,19 +416,7 @@ export function newCtx(req: IncomingMessage): RequestCtx {
   };
 }
 
-const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
 const notCredential = (name: string) => !CREDENTIAL_HEADERS.has(name);
-
-/** The caller's provider credential (which may be a virtual key standing in for it). */
-function providerCredential(headers: IncomingMessage['headers']): string | undefined {
-  const bearer = headers.authorization;
-  if (typeof bearer === 'string' && /^Bearer\s+/i.test(bearer)) return bearer.replace(/^Bearer\s+/i, '');
-  for (const name of ['x-api-key', 'api-key', 'x-goog-api-key'] as const) {
-    const v = headers[name];
-    if (typeof v === 'string' && v !== '') return v;
-  }
-  return undefined;
-}
 
 /** Where a Sightline-Target-Url call goes, once the allowlist has passed it: the base its paths join onto. */
 export async function callerNamedBase(ctx: RequestCtx, guard: TargetGuard, targetUrl: string): Promise<string> {

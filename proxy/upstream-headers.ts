@@ -1,9 +1,22 @@
 // The caller's headers as they go upstream, shared by pass-through routes and gateway attempts.
+import type { IncomingHttpHeaders } from 'node:http';
 import { isOptInHeader } from './headers.ts';
 import type { TraceContext } from './trace.ts';
 import { traceparentOf } from './trace.ts';
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'];
+/** Connection-level headers: never forwarded either way. */
+export const HOP_BY_HOP: readonly string[] = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'];
+/** The headers a caller's provider key travels in (OpenAI and compatible, Anthropic, Azure, Gemini). */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
+
+/** The caller's provider key (`Bearer` removed), which may be a virtual key standing in for it; undefined when none. */
+export function providerCredential(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of CREDENTIAL_HEADERS) {
+    const v = headers[name];
+    if (typeof v === 'string' && v !== '') return name === 'authorization' ? v.replace(/^Bearer\s+/i, '') : v;
+  }
+  return undefined;
+}
 /** Request headers never copied upstream: hop-by-hop, and those the forwarder sets itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
 

@@ -23,6 +23,7 @@ import { adapterById } from '../../providers/index.ts';
 import type { AttemptIO, AttemptResult, AttemptTap } from '../attempt.ts';
 import { headerString } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
+import { CREDENTIAL_HEADERS } from '../upstream-headers.ts';
 import { logUnavailable } from '../errors.ts';
 import { captureChunk, capturedBytes, newCapture } from '../tee.ts';
 import { cacheKey, credentialDigest, KEYED_HEADERS, semanticParts } from './cache-key.ts';
@@ -80,7 +81,6 @@ export interface CacheDeps {
 }
 
 const SERVED: AttemptResult = Object.freeze({ served: true });
-const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 const KEY_QUERY = /(?:^|[?&])key=([^&]*)/;
 const MAX_AGE = /(?:^|[,\s])max-age\s*=\s*(\d+)/i;
 /** Response headers not replayed: per-call, per-connection, or never to be shared between callers. */

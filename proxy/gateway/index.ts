@@ -19,7 +19,7 @@ import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult, Attem
 import { retryAfterMs, runAttempt } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
 import { invalidHeader, SightlineError } from '../errors.ts';
-import { upstreamHeaders } from '../upstream-headers.ts';
+import { CREDENTIAL_HEADERS, providerCredential, upstreamHeaders } from '../upstream-headers.ts';
 import { backoffMs, sleep } from './backoff.ts';
 import type { ResponseCache } from './cache.ts';
 import { aliasCacheRoute } from './cache.ts';
@@ -38,7 +38,6 @@ const FACADE: ReadonlyMap<string, FacadeEndpoint> = new Map([
 ]);
 /** The OpenAI-API path of each endpoint, relative to an SDK base URL. */
 const OPENAI_PATHS: Readonly<Record<Exclude<FacadeEndpoint, 'messages'>, string>> = { chat: '/chat/completions', embeddings: '/embeddings', responses: '/responses' };
-const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
 const OPENAI = adapterForPrefix('openai')!;
 const ANTHROPIC = adapterForPrefix('anthropic')!;
 
@@ -403,14 +402,8 @@ function requestFor(call: GatewayCall, d: Deployment, translation: CallTranslati
  */
 function attemptHeaders(call: GatewayCall, d: Deployment, translation: CallTranslation | undefined, identity: boolean): string[] {
   const raw = call.req.rawHeaders;
-  let callerKey: string | undefined;
   // A virtual key standing in for the provider key is Sightline's, never the provider's.
-  if (call.ctx.principal?.standsIn !== true) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (CREDENTIAL_HEADERS.has(name)) callerKey ??= raw[i + 1]!.replace(/^Bearer\s+/i, '');
-    }
-  }
+  const callerKey = call.ctx.principal?.standsIn === true ? undefined : providerCredential(call.req.headers);
   const sameApi = translation === undefined;
   const keep = (name: string) => !CREDENTIAL_HEADERS.has(name) && (sameApi || (name.startsWith('x-') || name === 'user-agent') && !name.startsWith('x-stainless-helper'));
   const out = upstreamHeaders(raw, identity || !sameApi, call.ctx.trace, keep);
