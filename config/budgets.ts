@@ -20,14 +20,19 @@ export function parseBudget(text: string): Budget | string {
   return { usd: Number(m[1]), period: m[2] as BudgetPeriod };
 }
 
-export const BudgetSchema = z.string().transform((text, ctx) => {
-  const b = parseBudget(text);
-  if (typeof b === 'string') {
-    ctx.addIssue({ code: 'custom', message: b });
-    return z.NEVER;
-  }
-  return b;
-});
+/** A string field read by a parser that returns its value, or a message saying what to write instead. */
+function parsedString<T>(parse: (text: string) => T | string) {
+  return z.string().transform((text, ctx) => {
+    const parsed = parse(text);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+}
+
+export const BudgetSchema = parsedString(parseBudget);
 
 export const RATE_UNITS = ['request', 'token', 'cents'] as const;
 export type RateUnit = (typeof RATE_UNITS)[number];
@@ -72,14 +77,7 @@ export function parseRatePolicy(text: string): RatePolicy | string {
   return { quota, windowS, unit, segment, text: text.trim() };
 }
 
-export const RatePolicySchema = z.string().transform((text, ctx) => {
-  const p = parseRatePolicy(text);
-  if (typeof p === 'string') {
-    ctx.addIssue({ code: 'custom', message: p });
-    return z.NEVER;
-  }
-  return p;
-});
+export const RatePolicySchema = parsedString(parseRatePolicy);
 
 export const BudgetsSchema = z.strictObject({
   /** IANA timezone the day / week / month boundaries are in. */

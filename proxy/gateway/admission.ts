@@ -30,8 +30,12 @@ export interface AdmissionDeps {
 }
 
 export interface Admission {
-  /** Throws SightlineError (403 / 429 / 503) when the call may not start; sets the rate-limit and budget headers on res. */
-  admit(ctx: RequestCtx, res: ServerResponse, candidates: readonly { provider: string; model: string }[]): Promise<void>;
+  /**
+   * Rejects with SightlineError (403 / 429 / 503) when the call may not start; sets the rate-limit and budget headers
+   * on res. Undefined, at no cost, for a call no key, limit or budget applies to (the models it may reach, for the
+   * budget's reservation, are asked for only when one does).
+   */
+  admit(ctx: RequestCtx, res: ServerResponse, candidates: () => readonly { provider: string; model: string }[]): Promise<void> | undefined;
   metrics(): Record<string, number>;
 }
 
@@ -142,96 +146,103 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
     return out;
   }
 
-  return {
-    async admit(ctx, res, candidates) {
-      const p = ctx.principal;
-      if (p === undefined) return;
-      const key = p.key;
-      // 1. The key's model allowlist: aliases and provider models, globs allowed.
-      if (key?.models !== undefined && key.models.length > 0) {
-        const asked = [ctx.gateway?.alias ?? '', ctx.model].filter((m) => m !== '');
-        if (!asked.some((m) => key.models!.some((pattern) => globMatch(pattern, m)))) {
-          throw new SightlineError('sightline_model_not_allowed', 403, `Key "${p.key_id}" may not call "${asked[0] ?? '(no model)'}"; it may call: ${key.models.join(', ')}.`, { type: 'permission_error' });
-        }
-      }
-      const now = Date.now();
-      // 2. Rate limits.
-      const limits = limitsOf(ctx, ctx.optIn?.rateLimit);
-      let tightest: { limit: Limit; remaining: number; resetMs: number } | undefined;
-      const usageCounters: Reservation['usageCounters'] = [];
-      for (const limit of limits) {
-        const windowMs = limit.policy.windowS * 1000;
-        const amount = limit.policy.unit === 'request' ? 1 : 0;
-        let result;
-        try {
-          result = await store.hit(limit.counter, windowMs, limit.policy.quota, amount, now);
-        } catch (err) {
-          count('sightline_redis_failures_total{use="rate_limit"}');
-          if (config.redis.on_unavailable.rate_limits === 'open') {
-            onWarn(`rate limit not checked, Redis unavailable (failing open): ${(err as Error).message}`);
-            continue;
-          }
-          throw new SightlineError('sightline_rate_limit_unavailable', 503, 'Rate limits cannot be checked right now (their store is unavailable) and redis.on_unavailable.rate_limits is "closed"; retry shortly.', { retryable: true, type: 'api_error' });
-        }
-        const remaining = Math.max(0, Math.floor(limit.policy.quota - result.used));
-        if (!result.allowed) {
-          count('sightline_rate_limited_total');
-          setRateHeaders(res, limit.policy, 0, result.resetMs);
-          res.setHeader('retry-after', String(Math.max(1, Math.ceil(result.resetMs / 1000))));
-          throw new SightlineError('sightline_rate_limited', 429, `Rate limit ${limit.policy.text} reached (${describeSegment(limit.policy)}); retry in ${Math.ceil(result.resetMs / 1000)} s.`, { type: 'rate_limit_error', retryable: true });
-        }
-        if (limit.policy.unit !== 'request') usageCounters.push({ counter: limit.counter, windowMs, unit: limit.policy.unit });
-        if (tightest === undefined || remaining / limit.policy.quota < tightest.remaining / tightest.limit.policy.quota) tightest = { limit, remaining, resetMs: result.resetMs };
-      }
-      if (tightest !== undefined) setRateHeaders(res, tightest.limit.policy, tightest.remaining, tightest.resetMs);
+  const orgOrTeamBudgets = Object.keys(config.budgets.teams).length + Object.keys(config.budgets.organizations).length > 0;
 
-      // 3. Budgets: key, team, organisation.
-      const budgets = budgetsOf(ctx);
-      if (budgets.length === 0 && usageCounters.length === 0) return;
-      if (!isRestored) {
-        await Promise.race([restored, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-        if (!isRestored) throw new SightlineError('sightline_budget_unavailable', 503, 'Budgets are not restored yet after a restart (the ledger has not answered); retry shortly.', { retryable: true, type: 'api_error' });
+  async function admitNow(ctx: RequestCtx, res: ServerResponse, candidates: () => readonly { provider: string; model: string }[]): Promise<void> {
+    const p = ctx.principal!;
+    const key = p.key;
+    // 1. The key's model allowlist: aliases and provider models, globs allowed.
+    if (key?.models !== undefined && key.models.length > 0) {
+      const asked = [ctx.gateway?.alias ?? '', ctx.model].filter((m) => m !== '');
+      if (!asked.some((m) => key.models!.some((pattern) => globMatch(pattern, m)))) {
+        throw new SightlineError('sightline_model_not_allowed', 403, `Key "${p.key_id}" may not call "${asked[0] ?? '(no model)'}"; it may call: ${key.models.join(', ')}.`, { type: 'permission_error' });
       }
-      const windows = budgets.map((b) => ({ ...b, window: periodOf(b.budget.period, tz, now) }));
-      const reservation: Reservation = {
-        requestId: ctx.requestId,
-        budgets: windows.map((b) => ({ counter: spendCounter(b.scope, b.window), limitUsd: b.budget.usd })),
-        amountUsd: budgets.length === 0 ? 0 : await maxCostUsd(ctx, candidates),
-        usageCounters,
-        ttlMs: config.limits.upstream_timeout_ms + RESERVATION_SLACK_MS,
-      };
+    }
+    const now = Date.now();
+    // 2. Rate limits.
+    const limits = limitsOf(ctx, ctx.optIn?.rateLimit);
+    let tightest: { limit: Limit; remaining: number; resetMs: number } | undefined;
+    const usageCounters: Reservation['usageCounters'] = [];
+    for (const limit of limits) {
+      const windowMs = limit.policy.windowS * 1000;
+      const amount = limit.policy.unit === 'request' ? 1 : 0;
       let result;
       try {
-        result = await store.reserve(reservation, now);
+        result = await store.hit(limit.counter, windowMs, limit.policy.quota, amount, now);
       } catch (err) {
-        count('sightline_redis_failures_total{use="budget"}');
-        if (config.redis.on_unavailable.budgets === 'open') {
-          onWarn(`budget not checked, Redis unavailable (failing open): ${(err as Error).message}`);
-          return;
+        count('sightline_redis_failures_total{use="rate_limit"}');
+        if (config.redis.on_unavailable.rate_limits === 'open') {
+          onWarn(`rate limit not checked, Redis unavailable (failing open): ${(err as Error).message}`);
+          continue;
         }
-        throw new SightlineError('sightline_budget_unavailable', 503, `Budgets cannot be checked right now (${shared ? 'Redis is unavailable' : 'their store failed'}) and redis.on_unavailable.budgets is "closed"; retry shortly.`, { retryable: true, type: 'api_error' });
+        throw new SightlineError('sightline_rate_limit_unavailable', 503, 'Rate limits cannot be checked right now (their store is unavailable) and redis.on_unavailable.rate_limits is "closed"; retry shortly.', { retryable: true, type: 'api_error' });
       }
-      if (!result.ok) {
-        const b = windows.find((w) => spendCounter(w.scope, w.window) === result.counter)!;
-        count(`sightline_budget_refused_total{scope="${scopeName(b.scope)}"}`);
-        res.setHeader('retry-after', String(Math.max(1, Math.ceil((b.window.resetsAt - now) / 1000))));
-        throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(b.window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
+      const remaining = Math.max(0, Math.floor(limit.policy.quota - result.used));
+      if (!result.allowed) {
+        count('sightline_rate_limited_total');
+        setRateHeaders(res, limit.policy, 0, result.resetMs);
+        res.setHeader('retry-after', String(Math.max(1, Math.ceil(result.resetMs / 1000))));
+        throw new SightlineError('sightline_rate_limited', 429, `Rate limit ${limit.policy.text} reached (${describeSegment(limit.policy)}); retry in ${Math.ceil(result.resetMs / 1000)} s.`, { type: 'rate_limit_error', retryable: true });
       }
-      // Soft limits: the highest threshold each budget has reached, as a header and a metric.
-      let warnings: string | undefined;
-      for (let i = 0; i < windows.length; i++) {
-        const b = windows[i]!;
-        const ratio = (result.spentUsd[i] ?? 0) / b.budget.usd;
-        const name = scopeName(b.scope);
-        metrics[ratioMetric(name)] = Math.round(ratio * 10_000) / 10_000;
-        let reached: number | undefined;
-        for (let t = thresholds.length - 1; t >= 0 && reached === undefined; t--) if (ratio >= thresholds[t]!) reached = thresholds[t];
-        if (reached === undefined) continue;
-        count(`sightline_budget_alerts_total{scope="${name}",threshold="${reached}"}`);
-        const warning = `${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(result.spentUsd[i] ?? 0)}); resets ${new Date(b.window.resetsAt).toISOString()}`;
-        warnings = warnings === undefined ? warning : `${warnings}; ${warning}`;
+      if (limit.policy.unit !== 'request') usageCounters.push({ counter: limit.counter, windowMs, unit: limit.policy.unit });
+      if (tightest === undefined || remaining / limit.policy.quota < tightest.remaining / tightest.limit.policy.quota) tightest = { limit, remaining, resetMs: result.resetMs };
+    }
+    if (tightest !== undefined) setRateHeaders(res, tightest.limit.policy, tightest.remaining, tightest.resetMs);
+
+    // 3. Budgets: key, team, organisation.
+    const budgets = budgetsOf(ctx);
+    if (budgets.length === 0 && usageCounters.length === 0) return;
+    if (!isRestored) {
+      await Promise.race([restored, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      if (!isRestored) throw new SightlineError('sightline_budget_unavailable', 503, 'Budgets are not restored yet after a restart (the ledger has not answered); retry shortly.', { retryable: true, type: 'api_error' });
+    }
+    const windows = budgets.map((b) => ({ ...b, window: periodOf(b.budget.period, tz, now) }));
+    const reservation: Reservation = {
+      requestId: ctx.requestId,
+      budgets: windows.map((b) => ({ counter: spendCounter(b.scope, b.window), limitUsd: b.budget.usd })),
+      amountUsd: budgets.length === 0 ? 0 : await maxCostUsd(ctx, candidates()),
+      usageCounters,
+      ttlMs: config.limits.upstream_timeout_ms + RESERVATION_SLACK_MS,
+    };
+    let result;
+    try {
+      result = await store.reserve(reservation, now);
+    } catch (err) {
+      count('sightline_redis_failures_total{use="budget"}');
+      if (config.redis.on_unavailable.budgets === 'open') {
+        onWarn(`budget not checked, Redis unavailable (failing open): ${(err as Error).message}`);
+        return;
       }
-      if (warnings !== undefined) res.setHeader('sightline-budget-warning', warnings);
+      throw new SightlineError('sightline_budget_unavailable', 503, `Budgets cannot be checked right now (${shared ? 'Redis is unavailable' : 'their store failed'}) and redis.on_unavailable.budgets is "closed"; retry shortly.`, { retryable: true, type: 'api_error' });
+    }
+    if (!result.ok) {
+      const b = windows.find((w) => spendCounter(w.scope, w.window) === result.counter)!;
+      count(`sightline_budget_refused_total{scope="${scopeName(b.scope)}"}`);
+      res.setHeader('retry-after', String(Math.max(1, Math.ceil((b.window.resetsAt - now) / 1000))));
+      throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(b.window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
+    }
+    // Soft limits: the highest threshold each budget has reached, as a header and a metric.
+    let warnings: string | undefined;
+    for (let i = 0; i < windows.length; i++) {
+      const b = windows[i]!;
+      const ratio = (result.spentUsd[i] ?? 0) / b.budget.usd;
+      const name = scopeName(b.scope);
+      metrics[ratioMetric(name)] = Math.round(ratio * 10_000) / 10_000;
+      let reached: number | undefined;
+      for (let t = thresholds.length - 1; t >= 0 && reached === undefined; t--) if (ratio >= thresholds[t]!) reached = thresholds[t];
+      if (reached === undefined) continue;
+      count(`sightline_budget_alerts_total{scope="${name}",threshold="${reached}"}`);
+      const warning = `${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(result.spentUsd[i] ?? 0)}); resets ${new Date(b.window.resetsAt).toISOString()}`;
+      warnings = warnings === undefined ? warning : `${warnings}; ${warning}`;
+    }
+    if (warnings !== undefined) res.setHeader('sightline-budget-warning', warnings);
+  }
+
+  return {
+    admit(ctx, res, candidates) {
+      const p = ctx.principal;
+      if (p === undefined || (p.key === undefined && !orgOrTeamBudgets && config.rate_limits.length === 0 && ctx.optIn?.rateLimit === undefined)) return undefined;
+      return admitNow(ctx, res, candidates);
     },
     metrics: () => metrics,
   };
