@@ -168,30 +168,36 @@ ORDER BY time`;
 
 // ---- panels -------------------------------------------------------------------------------------------------------
 
+/** What sets one panel apart once its id, title, type and unit are said; `source` is 'rollup' unless given. */
+type PanelSpec = Pick<PanelDef, 'description' | 'sql' | 'variables' | 'link' | 'traceField'> & { source?: PanelDef['source'] };
+
+// `format` follows the type: a timeseries panel plots the plugin's time series, every other type reads rows. The keys
+// come out in PanelDef's order whatever order the spec is written in, so the console's catalogue JSON does not move.
+function panel<const Id extends string>(id: Id, title: string, type: PanelType, unit: Unit, spec: PanelSpec): PanelDef & { id: Id } {
+  const { description, sql, variables, source = 'rollup', ...links } = spec;
+  return { id, title, type, unit, format: type === 'timeseries' ? 'time_series' : 'table', source, description, sql, variables, ...links };
+}
+
 export const PANELS = {
-  spend_total: {
-    id: 'spend_total', title: 'Spend', type: 'stat', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  spend_total: panel('spend_total', 'Spend', 'stat', 'currencyUSD', {
     description: 'Cost of every call in the range (the hour containing `from` counts whole).',
     sql: `SELECT sum(cost_usd) AS spend_usd\nFROM sightline.cost_hourly\n${COST_HOURLY_FILTER}`,
     variables: COST_HOURLY_VARS,
-  },
-  calls_total: {
-    id: 'calls_total', title: 'Calls', type: 'stat', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  calls_total: panel('calls_total', 'Calls', 'stat', 'short', {
     description: 'Calls in the range, and how many got no 2xx answer.',
     sql: `SELECT sum(calls) AS calls, sum(errors) AS errors\nFROM sightline.cost_hourly\n${COST_HOURLY_FILTER}`,
     variables: COST_HOURLY_VARS,
-  },
-  tokens_total: {
-    id: 'tokens_total', title: 'Tokens', type: 'stat', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  tokens_total: panel('tokens_total', 'Tokens', 'stat', 'short', {
     description: 'Input (all of it, cache reads and writes included), output (reasoning included), cache read, cache write and reasoning tokens.',
     sql: `SELECT sum(prompt_tokens) AS input_tokens, sum(completion_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
   sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens
 FROM sightline.cost_hourly
 ${COST_HOURLY_FILTER}`,
     variables: COST_HOURLY_VARS,
-  },
-  spend_over_time: {
-    id: 'spend_over_time', title: 'Spend by model', type: 'timeseries', unit: 'currencyUSD', format: 'time_series', source: 'rollup',
+  }),
+  spend_over_time: panel('spend_over_time', 'Spend by model', 'timeseries', 'currencyUSD', {
     description: 'Spend per interval (at least an hour) and model.',
     sql: `SELECT ${bucketOf('hour', 3600)} AS time, model, sum(cost_usd) AS spend_usd
 FROM sightline.cost_hourly
@@ -199,27 +205,23 @@ ${COST_HOURLY_FILTER}
 GROUP BY time, model
 ORDER BY time, model`,
     variables: COST_HOURLY_VARS,
-  },
-  spend_by_team: {
-    id: 'spend_by_team', title: 'Spend by organisation and team', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_team: panel('spend_by_team', 'Spend by organisation and team', 'table', 'currencyUSD', {
     description: 'Calls, spend and tokens per organisation and team.',
     sql: spendBy('organization_id, team'),
     variables: COST_HOURLY_VARS,
-  },
-  spend_by_key: {
-    id: 'spend_by_key', title: 'Spend by key', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_key: panel('spend_by_key', 'Spend by key', 'table', 'currencyUSD', {
     description: 'Calls, spend and tokens per API key (key_id).',
     sql: spendBy('organization_id, key_id'),
     variables: COST_HOURLY_VARS,
-  },
-  spend_by_model: {
-    id: 'spend_by_model', title: 'Spend by provider, model and endpoint', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_model: panel('spend_by_model', 'Spend by provider, model and endpoint', 'table', 'currencyUSD', {
     description: 'Calls, spend and tokens per provider, model and endpoint.',
     sql: spendBy('provider, model, endpoint'),
     variables: COST_HOURLY_VARS,
-  },
-  spend_by_month: {
-    id: 'spend_by_month', title: 'Spend per day and month', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_month: panel('spend_by_month', 'Spend per day and month', 'table', 'currencyUSD', {
     description: 'Calls and spend per UTC day, with each month\'s total on its first line (day = NULL).',
     sql: `SELECT toStartOfMonth(hour) AS month, toDate(hour) AS day, sum(calls) AS calls, sum(cost_usd) AS spend_usd
 FROM sightline.cost_hourly
@@ -228,45 +230,38 @@ GROUP BY GROUPING SETS ((month), (month, day))
 ORDER BY month DESC, day IS NOT NULL, day DESC
 SETTINGS group_by_use_nulls = 1`,
     variables: COST_HOURLY_VARS,
-  },
-  spend_by_user: {
-    id: 'spend_by_user', title: 'Top users by spend', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_user: panel('spend_by_user', 'Top users by spend', 'table', 'currencyUSD', {
     description: 'The 100 users (Sightline-User-Id) who spent most in the range (whole UTC days).',
     sql: spendBy('organization_id, user_id', `sightline.cost_users_daily\n${where(DAYS, ORG, TEAM, PROVIDER, MODEL, USER)}`, '\nLIMIT 100'),
     variables: ['organisation', 'team', 'provider', 'model', 'user'],
-  },
-  spend_by_property: {
-    id: 'spend_by_property', title: 'Spend by property value', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  spend_by_property: panel('spend_by_property', 'Spend by property value', 'table', 'currencyUSD', {
     description: 'Calls, spend and tokens per value of the property named in $property (Sightline-Property-<Name>), whole UTC days.',
     sql: spendBy('value', `sightline.cost_properties_daily\n${PROPERTY_FILTER}`, '\nLIMIT 100'),
     variables: PROPERTY_VARS,
-  },
-  cache_summary: {
-    id: 'cache_summary', title: 'Cache', type: 'stat', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  cache_summary: panel('cache_summary', 'Cache', 'stat', 'short', {
     description: 'Gateway cache hit rate, the share of input tokens the providers served from their prompt cache, and the dollars both saved.',
     sql: cacheBy([], 'sightline.cost_hourly', COST_HOURLY_FILTER),
     variables: COST_HOURLY_VARS,
-  },
-  cache_by_model: {
-    id: 'cache_by_model', title: 'Cache by model', type: 'table', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  cache_by_model: panel('cache_by_model', 'Cache by model', 'table', 'short', {
     description: 'Gateway hits and misses, prompt-cache tokens and the dollars saved, per provider and model.',
     sql: cacheBy(['provider', 'model'], 'sightline.cost_hourly', COST_HOURLY_FILTER),
     variables: COST_HOURLY_VARS,
-  },
-  cache_by_key: {
-    id: 'cache_by_key', title: 'Cache by key', type: 'table', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  cache_by_key: panel('cache_by_key', 'Cache by key', 'table', 'short', {
     description: 'Gateway hits and misses, prompt-cache tokens and the dollars saved, per organisation and key.',
     sql: cacheBy(['organization_id', 'key_id'], 'sightline.cost_hourly', COST_HOURLY_FILTER),
     variables: COST_HOURLY_VARS,
-  },
-  cache_by_property: {
-    id: 'cache_by_property', title: 'Cache by property value', type: 'table', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  cache_by_property: panel('cache_by_property', 'Cache by property value', 'table', 'short', {
     description: 'The cache per value of the property named in $property, whole UTC days.',
     sql: cacheBy(['value'], 'sightline.cost_properties_daily', PROPERTY_FILTER),
     variables: PROPERTY_VARS,
-  },
-  cache_over_time: {
-    id: 'cache_over_time', title: 'Prompt-cache tokens and gateway hits', type: 'timeseries', unit: 'short', format: 'time_series', source: 'rollup',
+  }),
+  cache_over_time: panel('cache_over_time', 'Prompt-cache tokens and gateway hits', 'timeseries', 'short', {
     description: 'Input tokens read from the providers\' prompt cache, tokens written to it, and gateway cache hits, per interval (at least an hour).',
     sql: `SELECT ${bucketOf('hour', 3600)} AS time, sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
   sum(gateway_cache_hits) AS gateway_hits
@@ -275,21 +270,18 @@ ${COST_HOURLY_FILTER}
 GROUP BY time
 ORDER BY time`,
     variables: COST_HOURLY_VARS,
-  },
-  latency_over_time: {
-    id: 'latency_over_time', title: 'Latency p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
+  }),
+  latency_over_time: panel('latency_over_time', 'Latency p50 / p95 / p99', 'timeseries', 'ms', {
     description: 'Whole-call latency quantiles per interval (at least 5 minutes, an hour beyond two days), t-digest merged across buckets.',
     sql: quantilesOverTime('latency_ms_q'),
     variables: HEALTH_VARS,
-  },
-  ttft_over_time: {
-    id: 'ttft_over_time', title: 'Time to first token p50 / p95 / p99', type: 'timeseries', unit: 'ms', format: 'time_series', source: 'rollup',
+  }),
+  ttft_over_time: panel('ttft_over_time', 'Time to first token p50 / p95 / p99', 'timeseries', 'ms', {
     description: 'TTFT quantiles per interval (at least 5 minutes, an hour beyond two days), over the calls that had a first token.',
     sql: quantilesOverTime('ttft_ms_q'),
     variables: HEALTH_VARS,
-  },
-  provider_health: {
-    id: 'provider_health', title: 'Providers, models and deployments', type: 'table', unit: 'ms', format: 'table', source: 'rollup',
+  }),
+  provider_health: panel('provider_health', 'Providers, models and deployments', 'table', 'ms', {
     description: 'Per provider, model and deployment: latency and TTFT quantiles, stream output tokens per second, error and 429 rates, cut streams, retries and fallbacks.',
     sql: `SELECT provider, model, deployment,
   ${HEALTH_COLUMNS.replaceAll('\n', '\n  ')},
@@ -302,9 +294,8 @@ FROM ${HEALTH}
 GROUP BY provider, model, deployment
 ORDER BY calls DESC, provider, model, deployment`,
     variables: HEALTH_VARS,
-  },
-  errors_over_time: {
-    id: 'errors_over_time', title: 'Errors by status class', type: 'timeseries', unit: 'percentunit', format: 'time_series', source: 'rollup',
+  }),
+  errors_over_time: panel('errors_over_time', 'Errors by status class', 'timeseries', 'percentunit', {
     description: 'Share of calls per interval (at least 5 minutes, an hour beyond two days) answered 4xx, 429 (also in 4xx), 5xx, not answered (-1) or cut mid-stream (-2).',
     sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time,
   sum(status_4xx) / sum(calls) AS rate_4xx,
@@ -316,9 +307,8 @@ FROM ${HEALTH}
 GROUP BY time
 ORDER BY time`,
     variables: HEALTH_VARS,
-  },
-  tokens_per_second: {
-    id: 'tokens_per_second', title: 'Stream output tokens per second', type: 'timeseries', unit: 'short', format: 'time_series', source: 'rollup',
+  }),
+  tokens_per_second: panel('tokens_per_second', 'Stream output tokens per second', 'timeseries', 'short', {
     description: 'Completion tokens over the time from first token to end, for successful streams, per interval and provider.',
     sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time, provider,
   if(sum(stream_generation_ms) = 0, 0, sum(stream_output_tokens) / (sum(stream_generation_ms) / 1000)) AS tokens_per_s
@@ -326,25 +316,22 @@ FROM ${HEALTH}
 GROUP BY time, provider
 ORDER BY time, provider`,
     variables: HEALTH_VARS,
-  },
-  retries_over_time: {
-    id: 'retries_over_time', title: 'Retries and fallbacks', type: 'timeseries', unit: 'short', format: 'time_series', source: 'rollup',
+  }),
+  retries_over_time: panel('retries_over_time', 'Retries and fallbacks', 'timeseries', 'short', {
     description: 'Extra upstream attempts the gateway made per interval: retries (same deployment) and fallbacks (another one).',
     sql: `SELECT ${bucketOf('bucket', HEALTH_GRAIN)} AS time, sum(retries) AS retries, sum(fallbacks) AS fallbacks, sum(calls_fallen_back) AS calls_fallen_back
 FROM ${HEALTH}
 GROUP BY time
 ORDER BY time`,
     variables: HEALTH_VARS,
-  },
-  health_summary: {
-    id: 'health_summary', title: 'Health', type: 'stat', unit: 'percentunit', format: 'table', source: 'rollup',
+  }),
+  health_summary: panel('health_summary', 'Health', 'stat', 'percentunit', {
     description: 'Error rate, 429 rate, cut streams, retries and fallbacks over the range.',
     sql: `SELECT ${HEALTH_COLUMNS.replaceAll('\n', '\n  ')}
 FROM ${HEALTH}`,
     variables: HEALTH_VARS,
-  },
-  sessions: {
-    id: 'sessions', title: 'Sessions', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  sessions: panel('sessions', 'Sessions', 'table', 'currencyUSD', {
     description: 'The 100 costliest sessions (Sightline-Session-Id) active on the range\'s UTC days: calls, cost, duration.',
     sql: `SELECT session_id, anyLast(session_name) AS name, anyLast(user_id) AS user, min(started_at) AS started,
   dateDiff('millisecond', min(started_at), max(ended_at)) / 1000 AS duration_s,
@@ -356,9 +343,8 @@ ORDER BY cost_usd DESC, session_id
 LIMIT 100`,
     variables: ['organisation', 'team', 'user'],
     link: { field: 'session_id', variable: 'session', dashboard: 'sessions' },
-  },
-  sessions_summary: {
-    id: 'sessions_summary', title: 'Sessions in range', type: 'stat', unit: 'short', format: 'table', source: 'rollup',
+  }),
+  sessions_summary: panel('sessions_summary', 'Sessions in range', 'stat', 'short', {
     description: 'Sessions active on the range\'s UTC days, their cost and mean duration.',
     sql: `SELECT count() AS sessions, sum(cost) AS cost_usd, avg(duration_s) AS mean_duration_s
 FROM (
@@ -368,9 +354,8 @@ FROM (
   GROUP BY session_id
 )`,
     variables: ['organisation', 'team'],
-  },
-  session_tree: {
-    id: 'session_tree', title: 'Session path tree', type: 'table', unit: 'currencyUSD', format: 'table', source: 'rollup',
+  }),
+  session_tree: panel('session_tree', 'Session path tree', 'table', 'currencyUSD', {
     description: 'One session\'s paths (Sightline-Session-Path) in order, indented by depth, with calls, cost and timing.',
     sql: `SELECT session_path AS path, length(splitByChar('/', trim(BOTH '/' FROM session_path))) AS depth,
   concat(repeat('  ', toUInt64(greatest(depth - 1, 0))), arrayElement(splitByChar('/', trim(BOTH '/' FROM session_path)), -1)) AS node,
@@ -381,9 +366,9 @@ ${where(ORG, 'session_id = ${session:singlequote}')}
 GROUP BY session_path
 ORDER BY session_path`,
     variables: ['organisation', 'session'],
-  },
-  audit_calls: {
-    id: 'audit_calls', title: 'Calls', type: 'table', unit: 'none', format: 'table', source: 'raw',
+  }),
+  audit_calls: panel('audit_calls', 'Calls', 'table', 'none', {
+    source: 'raw',
     description: 'Every call in the range (newest 500), with its tokens, cost and the start of its redacted prompt and response; open one by its request_id.',
     sql: `SELECT created_at, request_id, organization_id, key_id, user_id, provider, model, status,
   prompt_tokens AS input_tokens, completion_tokens AS output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, latency_ms,
@@ -394,9 +379,9 @@ ORDER BY created_at DESC, request_id
 LIMIT 500`,
     variables: RAW_VARS,
     link: { field: 'request_id', variable: 'request_id', dashboard: 'audit' },
-  },
-  audit_call: {
-    id: 'audit_call', title: 'Call', type: 'table', unit: 'none', format: 'table', source: 'raw',
+  }),
+  audit_call: panel('audit_call', 'Call', 'table', 'none', {
+    source: 'raw',
     description: 'One call by request_id: attribution, tokens, cost, attempts, trace and the redacted bodies.',
     sql: `SELECT *
 FROM sightline.audit_trail
@@ -404,7 +389,7 @@ ${where(ORG, 'request_id = toUUIDOrZero(${request_id:singlequote})')}
 LIMIT 1`,
     variables: ['organisation', 'request_id'],
     traceField: 'trace_id',
-  },
+  }),
 } as const satisfies Record<string, PanelDef>;
 
 export type PanelId = keyof typeof PANELS;
