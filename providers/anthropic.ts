@@ -11,7 +11,7 @@
 // `event: error`, cancelled) reports its usage as not final, so the ledger estimates the completion instead.
 import type { Endpoint } from '../contracts/event.ts';
 import { anthropicRoute } from './gateway-routes.ts';
-import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, readBatchLines, TextSlots, withDetail } from './shared.ts';
+import { asArray, asCount, asObject, asString, emptyExtracted, hasNumber, joinTarget, makeUsage, pathOf, readBatchLines, StreamResponse, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, ProviderAdapter, SseFrame, StreamAccumulator, Usage } from './types.ts';
 
@@ -73,17 +73,11 @@ function fromAnthropicBatchResults(jsonl: string): Extracted | null {
   });
 }
 
-class AnthropicStream implements StreamAccumulator {
+class AnthropicStream extends StreamResponse implements StreamAccumulator {
   private readonly raw: RawUsage = emptyRaw();
   private sawUsage = false;
   /** message_delta's usage arrived: the output count is the real one, not message_start's placeholder. */
   private sawFinalUsage = false;
-  private tier: string | undefined;
-  private model = '';
-  private id = '';
-  private finish = '';
-  private errorType = '';
-  private readonly slots = new TextSlots();
 
   onFrame(frame: SseFrame): boolean {
     const j = asObject(frame.json);
@@ -150,16 +144,7 @@ class AnthropicStream implements StreamAccumulator {
   }
 
   result(): Extracted {
-    return {
-      usage: this.sawUsage ? toUsage(this.raw) : null,
-      usage_final: this.sawFinalUsage,
-      service_tier: this.tier,
-      response_model: this.model,
-      response_id: this.id || undefined,
-      finish_reason: this.finish,
-      error_type: this.errorType,
-      text: this.slots.toString(),
-    };
+    return { usage: this.sawUsage ? toUsage(this.raw) : null, usage_final: this.sawFinalUsage, ...this.response() };
   }
 }
 

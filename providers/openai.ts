@@ -8,7 +8,7 @@
 // reasoning tokens, so they map onto our convention as they are.
 import type { Endpoint, ProviderId } from '../contracts/event.ts';
 import { openAiRoute } from './gateway-routes.ts';
-import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, readBatchLines, TextSlots, withDetail } from './shared.ts';
+import { addUsage, asArray, asCount, asObject, asString, emptyExtracted, joinTarget, makeUsage, pathOf, readBatchLines, StreamResponse, TextSlots, withDetail } from './shared.ts';
 import type { JsonObject } from './shared.ts';
 import type { ErrorRender, Extracted, GatewayRoute, ProviderAdapter, RealtimeProtocol, SseFrame, StreamAccumulator, UpstreamTarget, Usage } from './types.ts';
 
@@ -207,14 +207,8 @@ export function fromOpenAiBatchOutput(jsonl: string): Extracted | null {
 }
 
 /** One accumulator for both Chat Completions chunks and Responses events: the frame says which. */
-class OpenAiStream implements StreamAccumulator {
+class OpenAiStream extends StreamResponse implements StreamAccumulator {
   private usage: Usage | null = null;
-  private tier: string | undefined;
-  private model = '';
-  private id = '';
-  private finish = '';
-  private errorType = '';
-  private readonly slots = new TextSlots();
   private finalResponse: JsonObject | undefined;
 
   onFrame(frame: SseFrame): boolean {
@@ -324,7 +318,7 @@ class OpenAiStream implements StreamAccumulator {
     const text = this.slots.size === 0 && this.finalResponse ? fromResponsesObject(this.finalResponse).text : this.slots.toString();
     // Chat's usage chunk and a Responses terminal event each carry the call's whole usage, and come last: usage
     // seen is final usage (a stream cut before it has none, and is estimated whole).
-    return { usage: this.usage, service_tier: this.tier, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text };
+    return { usage: this.usage, ...this.response(text) };
   }
 }
 

@@ -143,6 +143,24 @@ export class TextSlots {
   }
 }
 
+/**
+ * What a stream accumulator reads off a response besides its usage, which each provider counts its own way. A
+ * subclass fills these frame by frame and spreads `response()` after its usage fields.
+ */
+export abstract class StreamResponse {
+  protected tier: string | undefined;
+  protected model = '';
+  protected id = '';
+  protected finish = '';
+  protected errorType = '';
+  protected readonly slots = new TextSlots();
+
+  /** `text` for a stream whose answer is not in its slots (a Responses stream whose deltas never came). */
+  protected response(text = this.slots.toString()): Omit<Extracted, 'usage' | 'usage_final'> {
+    return { service_tier: this.tier, response_model: this.model, response_id: this.id || undefined, finish_reason: this.finish, error_type: this.errorType, text };
+  }
+}
+
 export function emptyExtracted(): Extracted {
   return { usage: null, response_model: '', finish_reason: '', error_type: '', text: '' };
 }
