@@ -118,24 +118,31 @@ describe('names', () => {
     expectCost(provider, model, usage({ prompt_tokens: 100_000, completion_tokens: 100_000 }), perMtokSum / 10);
   });
 
-  it('azure: deployment and model names resolve to OpenAI prices', () => {
-    expectCost('azure', 'gpt-4o', u, 2.5 + 10);
-    expectCost('azure', 'gpt-4o-mini-prod', u, 0.15 + 0.6);
-    expectCost('azure', 'gpt-4.1-eastus-2', u, 2 + 8);
-    expectCost('azure', 'gpt-35-turbo', u, 0.5 + 1.5);
-    expect(cost('azure', 'my-deployment', u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
-  });
-
-  it('custom: vendor-prefixed, OpenRouter-style and bare names', () => {
-    expectCost('custom', 'openai/gpt-4o', u, 2.5 + 10);
-    expectCost('custom', 'anthropic/claude-haiku-4-5', u, 1 + 5);
-    expectCost('custom', 'google/gemini-2.5-flash', u, 0.3 + 2.5);
-    expectCost('custom', 'gpt-4o-mini', u, 0.15 + 0.6);
-    // OpenRouter lists Llama 3.1 8B Instruct at $0.02 in / $0.03 out; Groq's own id at $0.05 / $0.08.
-    expectCost('custom', 'meta-llama/llama-3.1-8b-instruct', u, 0.02 + 0.03);
-    expectCost('custom', 'llama-3.1-8b-instant', u, 0.05 + 0.08);
-    // The base (non-instruct) model is sold by nobody in the database: unpriced rather than guessed.
-    expect(cost('custom', 'meta-llama/Llama-3.1-8B', u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
+  // [what the names show, provider, priced names with input + output $/MTok, a name left unpriced]; at 1M + 1M
+  // tokens each cost is the input rate plus the output rate.
+  describe.each<[string, ProviderId, [string, number][], string]>([
+    ['azure: deployment and model names resolve to OpenAI prices', 'azure', [
+      ['gpt-4o', 2.5 + 10],
+      ['gpt-4o-mini-prod', 0.15 + 0.6],
+      ['gpt-4.1-eastus-2', 2 + 8],
+      ['gpt-35-turbo', 0.5 + 1.5],
+    ], 'my-deployment'],
+    ['custom: vendor-prefixed, OpenRouter-style and bare names', 'custom', [
+      ['openai/gpt-4o', 2.5 + 10],
+      ['anthropic/claude-haiku-4-5', 1 + 5],
+      ['google/gemini-2.5-flash', 0.3 + 2.5],
+      ['gpt-4o-mini', 0.15 + 0.6],
+      // OpenRouter lists Llama 3.1 8B Instruct at $0.02 in / $0.03 out; Groq's own id at $0.05 / $0.08.
+      ['meta-llama/llama-3.1-8b-instruct', 0.02 + 0.03],
+      ['llama-3.1-8b-instant', 0.05 + 0.08],
+    ], 'meta-llama/Llama-3.1-8B'], // the base (non-instruct) model nobody in the database sells: unpriced, not guessed
+  ])('%s', (_title, provider, priced, unpriced) => {
+    it.each(priced)('%s', (model, perMtokSum) => {
+      expectCost(provider, model, u, perMtokSum);
+    });
+    it(`${unpriced} is unpriced`, () => {
+      expect(cost(provider, unpriced, u)).toEqual({ cost_usd: 0, cost_known: false, price_version: '' });
+    });
   });
 
   it('a provider only prices its own models', () => {
