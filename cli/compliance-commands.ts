@@ -2,17 +2,17 @@
 // chosen once, then cli/compliance.ts does the work. Progress goes to stderr, only on a TTY and never with
 // --format json, so piped and machine-read output stays clean.
 import { createInterface } from 'node:readline/promises';
-import { createClient } from '@clickhouse/client';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import type { Config } from '../config/index.ts';
 import { verifyAdminKey, type AdminPrincipal } from '../contracts/tenancy.ts';
-import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
+import { createClickHouse } from '../analytics/client.ts';
 import { resolveRetention, retentionOf } from '../analytics/migrate.ts';
 import {
   eraseUser, exportUser, formatErase, formatReport, formatRetention, grantOrganisation, openScope, report, ReportBySchema, showRetention,
   timeRange, type Scope,
 } from './compliance.ts';
+import { openQueryClient, runClosing } from './store.ts';
 
 type ConfigFor = (overrides: Record<string, string | undefined>) => Config;
 
@@ -56,25 +56,14 @@ async function openCommandScope(command: string, config: Config, opts: CommonOpt
   if (keyOrg !== undefined && opts.org !== undefined && opts.org !== keyOrg) fail(command, `the key is limited to organisation ${keyOrg}`);
   const organization = keyOrg ?? opts.org;
   const actor = principal?.key_id ?? 'cli';
-  const { url, user, password, http_port } = config.clickhouse;
-  if (url) return openScope(createClickHouse({ url, user, password, dataDir: config.data_dir }), organization, actor);
-  if (http_port > 0) {
-    const local = createClient({
-      url: `http://127.0.0.1:${http_port}`,
-      clickhouse_settings: { ...CLIENT_SETTINGS },
-      ...(principal && opts.key ? { username: principal.key_id, password: opts.key } : {}),
-    });
-    if ((await local.ping()).success) {
-      if (write && (principal === undefined || keyOrg !== undefined)) {
-        await local.close();
-        fail(command, `the gateway's embedded store is read-only over HTTP except for an admin key without organization_id: pass --key <admin key> (admin.keys), or stop the gateway`);
-      }
-      // An organisation key is held to its organisation by the interface; an unscoped key asking for --org gets the filter here.
-      return openScope(local, organization, actor, keyOrg !== undefined);
-    }
-    await local.close();
+  const { client, route } = await openQueryClient(config, principal && opts.key ? { username: principal.key_id, password: opts.key } : undefined);
+  if (route !== 'gateway') return openScope(client, organization, actor);
+  if (write && (principal === undefined || keyOrg !== undefined)) {
+    await client.close();
+    fail(command, `the gateway's embedded store is read-only over HTTP except for an admin key without organization_id: pass --key <admin key> (admin.keys), or stop the gateway`);
   }
-  return openScope(createClickHouse({ user, password, dataDir: config.data_dir }), organization, actor);
+  // An organisation key is held to its organisation by the interface; an unscoped key asking for --org gets the filter here.
+  return openScope(client, organization, actor, keyOrg !== undefined);
 }
 
 const showsProgress = (format: string): boolean => process.stderr.isTTY === true && format !== 'json';
@@ -99,15 +88,8 @@ function common(cmd: Command): Command {
     .option('-d, --data-dir <dir>', 'data dir of the embedded store (SIGHTLINE_DATA_DIR)');
 }
 
-async function run(command: string, scope: Scope, work: (scope: Scope) => Promise<void>): Promise<void> {
-  try {
-    await work(scope);
-  } catch (err) {
-    console.error(`sightline ${command}: ${(err as Error).message}`);
-    process.exitCode = 1;
-  } finally {
-    await scope.client.close();
-  }
+function run(command: string, scope: Scope, work: (scope: Scope) => Promise<void>): Promise<void> {
+  return runClosing(command, scope.client, () => work(scope));
 }
 
 export function registerComplianceCommands(program: Command, configFor: ConfigFor): void {

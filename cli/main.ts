@@ -2,8 +2,8 @@
 import { Command, Option } from 'commander';
 import type { Config } from '../config/index.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { CLIENT_SETTINGS, createClickHouse } from '../analytics/client.ts';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse } from '../analytics/client.ts';
 import { migrate, retentionOf, rollback } from '../analytics/migrate.ts';
 import { runSql } from '../analytics/sql.ts';
 import { startIngest } from '../ingest/main.ts';
@@ -12,6 +12,7 @@ import { formatSummary, reprice } from './reprice.ts';
 import { registerComplianceCommands } from './compliance-commands.ts';
 import { registerKeyCommands } from './keys.ts';
 import { startGateway } from './start.ts';
+import { openQueryClient, runClosing } from './store.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -170,29 +171,10 @@ program
 
 registerKeyCommands(program, configWith);
 
-/** Runs `work` against the config's store; a failure is reported as `sightline <command>: …` with exit code 1. */
+/** `work` with the config's store, reported and closed as every store command is (store.ts). */
 async function withStore(config: Config, command: string, work: (client: ClickHouseClient) => Promise<void>): Promise<void> {
-  const client = await queryClient(config);
-  try {
-    await work(client);
-  } catch (err) {
-    console.error(`sightline ${command}: ${(err as Error).message}`);
-    process.exitCode = 1;
-  } finally {
-    await client.close();
-  }
-}
-
-/** The embedded store is locked by the running ingest worker: talk to its HTTP interface when it answers. */
-async function queryClient(config: Config): Promise<ClickHouseClient> {
-  const { url, user, password, http_port } = config.clickhouse;
-  if (url) return createClickHouse({ url, user, password, dataDir: config.data_dir });
-  if (http_port > 0) {
-    const local = createClient({ url: `http://127.0.0.1:${http_port}`, clickhouse_settings: { ...CLIENT_SETTINGS } });
-    if ((await local.ping()).success) return local;
-    await local.close();
-  }
-  return createClickHouse({ user, password, dataDir: config.data_dir });
+  const { client } = await openQueryClient(config);
+  await runClosing(command, client, () => work(client));
 }
 
 registerComplianceCommands(program, configWith);
