@@ -165,13 +165,16 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     res.end();
   }
 
+  const { url, close } = await listenOnLoopback(server);
+  return { url, requests, rules, aborted, close };
+}
+
+/** A free loopback port for a fake server; `close` drops open connections first, so teardown never waits on keep-alive. */
+export async function listenOnLoopback(server: http.Server): Promise<{ url: string; close: () => Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    requests,
-    rules,
-    aborted,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

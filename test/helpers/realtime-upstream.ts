@@ -3,10 +3,10 @@
 // handshake and message byte for byte, and misbehaves on request through x-mock-* handshake headers (which the
 // proxy passes through like any other non-Sightline header) or mock.* client events.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
+import { listenOnLoopback } from './mock-upstream.ts';
 
 export interface WsMessage {
   data: Buffer;
@@ -139,18 +139,15 @@ export async function startRealtimeUpstream(): Promise<RealtimeUpstream> {
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     handshakes,
     connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      wss.close();
+      await close();
+    },
   };
 }
