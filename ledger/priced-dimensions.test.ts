@@ -29,6 +29,10 @@ const anthropicBody = (usage: Record<string, unknown>) => ({
   content: [{ type: 'text', text: 'ok' }], usage,
 });
 
+const geminiBody = (model: string, text: string, usageMetadata: Record<string, unknown>) => ({
+  candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', index: 0 }], usageMetadata, modelVersion: model,
+});
+
 describe('Anthropic cache writes by TTL', () => {
   it('1-hour writes at $6, 5-minute writes at $3.75 (claude-sonnet-4-5)', () => {
     const r = row('anthropic', 'messages', anthropicBody({
@@ -61,21 +65,17 @@ describe('audio and image tokens', () => {
   });
 
   it('gemini-2.5-flash: audio input at $1, text at $0.30, from promptTokensDetails', () => {
-    const r = row('gemini', 'generate', {
-      candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, finishReason: 'STOP', index: 0 }],
-      usageMetadata: { promptTokenCount: 1500, candidatesTokenCount: 100, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 500 }, { modality: 'AUDIO', tokenCount: 1000 }] },
-      modelVersion: 'gemini-2.5-flash',
-    });
+    const r = row('gemini', 'generate', geminiBody('gemini-2.5-flash', 'ok', {
+      promptTokenCount: 1500, candidatesTokenCount: 100, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 500 }, { modality: 'AUDIO', tokenCount: 1000 }],
+    }));
     expect(r.input_audio_tokens).toBe(1000);
     expect(r.cost_usd).toBeCloseTo((500 * 0.3 + 1000 * 1 + 100 * 2.5) / 1e6, 12);
   });
 
   it('gemini-2.5-flash-image: image output at $30, text output at $2.50', () => {
-    const r = row('gemini', 'generate', {
-      candidates: [{ content: { role: 'model', parts: [{ text: 'here' }] }, finishReason: 'STOP', index: 0 }],
-      usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 1310, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: 1290 }, { modality: 'TEXT', tokenCount: 20 }] },
-      modelVersion: 'gemini-2.5-flash-image',
-    });
+    const r = row('gemini', 'generate', geminiBody('gemini-2.5-flash-image', 'here', {
+      promptTokenCount: 100, candidatesTokenCount: 1310, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: 1290 }, { modality: 'TEXT', tokenCount: 20 }],
+    }));
     expect(r.output_image_tokens).toBe(1290);
     expect(r.cost_usd).toBeCloseTo((100 * 0.3 + 1290 * 30 + 20 * 2.5) / 1e6, 12);
   });
