@@ -36,6 +36,12 @@ async function closeHandle(h: SpoolWriter | SpoolReader): Promise<void> {
   open.splice(open.indexOf(h), 1);
   await h.close();
 }
+/** A writer's life from open to clean close: what a restart test starts from. */
+async function appendAndClose(records: readonly string[]): Promise<void> {
+  const w = writer();
+  for (const r of records) w.append(r);
+  await closeHandle(w);
+}
 /** Reads until nothing more arrives within waitMs. */
 async function drain(r: SpoolReader, waitMs = 50): Promise<SpoolRecord[]> {
   const out: SpoolRecord[] = [];
@@ -100,15 +106,13 @@ describe('spool: order and recovery', () => {
   });
 
   it('continues the same log after a clean restart of writer and reader', async () => {
-    let w = writer();
-    for (const s of seqs(100)) w.append(s);
-    await closeHandle(w);
+    await appendAndClose(seqs(100));
     let r = reader('ingest');
     const first = await drain(r);
     expect(texts(first)).toEqual(seqs(100));
     await r.commit(first.at(-1)!.offset);
     await closeHandle(r);
-    w = writer();
+    const w = writer();
     for (const s of seqs(50, 100)) w.append(s);
     await w.flush();
     r = reader('ingest');
@@ -188,14 +192,12 @@ describe('spool: crashes and torn writes', () => {
   });
 
   it('truncates a torn tail (record cut mid-payload) on open, with a warning; readers never see the half record', async () => {
-    let w = writer();
-    for (const s of seqs(20)) w.append(`record-${s}`);
-    await closeHandle(w);
+    await appendAndClose(seqs(20).map((s) => `record-${s}`));
     const seg = path.join(dir, segments().at(-1)!);
     const size = statSync(seg).size;
     truncateSync(seg, size - 3);
     expect(texts(await drain(reader('ingest')))).toEqual(seqs(19).map((s) => `record-${s}`));
-    w = writer();
+    const w = writer();
     expect(warnings.filter((m) => m.includes('torn or corrupt tail'))).toHaveLength(1);
     expect(statSync(seg).size).toBe(size - (8 + 'record-19'.length));
     w.append('record-new');
@@ -204,14 +206,12 @@ describe('spool: crashes and torn writes', () => {
   });
 
   it('detects a corrupted CRC in the tail segment: serves records before it, the writer cuts from there', async () => {
-    let w = writer();
-    for (const s of seqs(10)) w.append(`r${s}`);
-    await closeHandle(w);
+    await appendAndClose(seqs(10).map((s) => `r${s}`));
     const seg = path.join(dir, segments().at(-1)!);
     flipByte(seg, 5 * (8 + 2) + 8); // first payload byte of record 5
     const r = reader('ingest');
     expect(texts(await drain(r))).toEqual(seqs(5).map((s) => `r${s}`));
-    w = writer();
+    const w = writer();
     expect(warnings.some((m) => m.includes('truncated 50 bytes'))).toBe(true);
     w.append('r-after');
     await w.flush();
@@ -230,15 +230,13 @@ describe('spool: crashes and torn writes', () => {
   });
 
   it('after an OS crash lost committed bytes, the writer resumes past the committed offset', async () => {
-    let w = writer();
-    for (const s of seqs(5)) w.append(s);
-    await closeHandle(w);
+    await appendAndClose(seqs(5));
     const r = reader('ingest');
     const got = await drain(r);
     await r.commit(got.at(-1)!.offset);
     await closeHandle(r);
     truncateSync(path.join(dir, segments().at(-1)!), 0); // the data never reached the disk
-    w = writer();
+    const w = writer();
     expect(warnings.some((m) => m.includes('data lost in an OS crash'))).toBe(true);
     w.append('new');
     await w.flush();
