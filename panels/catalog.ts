@@ -172,7 +172,7 @@ ORDER BY time`;
 type PanelSpec = Pick<PanelDef, 'description' | 'sql' | 'variables' | 'link' | 'traceField'> & { source?: PanelDef['source'] };
 
 // `format` follows the type: a timeseries panel plots the plugin's time series, every other type reads rows. The keys
-// come out in PanelDef's order whatever order the spec is written in, so the console's catalogue JSON does not move.
+// come out in PanelDef's order whatever order the spec is written in, so a panel serialises as it did before.
 function panel<const Id extends string>(id: Id, title: string, type: PanelType, unit: Unit, spec: PanelSpec): PanelDef & { id: Id } {
   const { description, sql, variables, source = 'rollup', ...links } = spec;
   return { id, title, type, unit, format: type === 'timeseries' ? 'time_series' : 'table', source, description, sql, variables, ...links };
