@@ -1,37 +1,47 @@
-// Where budget spend, reservations and rate-limit windows live: Redis when replicas share them (each operation one
-// Lua script, so concurrent callers on any replica see one consistent count), or this process's memory in the
-// embedded default. The proxy reserves and checks; ingest settles (the real cost, once the row is stored). Both
-// stores keep the same semantics, so the tests that hold for one hold for the other.
+// Where budget spend, reservations and rate-limit windows live: Redis when replicas share them (a call's whole
+// admission is one Lua script, so concurrent callers on any replica see one consistent count), or this process's
+// memory in the embedded default. The proxy admits (windows, then budgets); ingest settles (the real cost, once the
+// row is stored). Both stores keep the same semantics, so the tests that hold for one hold for the other.
 import type { Redis } from 'ioredis';
 import type { Settlement } from '../contracts/spend.ts';
 import { countersOf } from '../contracts/spend.ts';
 
-export interface Reservation {
+/** A sliding window the call counts in: `amount` (0: only checked; tokens and cents are counted when settled). */
+export interface WindowCheck { counter: string; windowMs: number; quota: number; amount: number }
+/** A spend counter and the budget it must stay under. */
+export interface BudgetCheck { counter: string; limitUsd: number }
+/** A rate-limit window this call's tokens or cents count in once it is settled. */
+export interface UsageCounter { counter: string; windowMs: number; unit: 'token' | 'cents' }
+
+export interface AdmitRequest {
   requestId: string;
-  /** Spend counters and the budget each must stay under. */
-  budgets: { counter: string; limitUsd: number }[];
+  windows: readonly WindowCheck[];
+  budgets: readonly BudgetCheck[];
+  /** The call's maximum cost, reserved on every budget until it is settled. */
   amountUsd: number;
-  /** Rate-limit windows this call's tokens or cents count in once it is settled. */
-  usageCounters: { counter: string; windowMs: number; unit: 'token' | 'cents' }[];
+  usageCounters: readonly UsageCounter[];
+  /** How long the reservation holds if the call is never settled. */
   ttlMs: number;
 }
 
-/** Admitted: each budget's spend before this call (for the warning thresholds), in the reservation's order. */
-export type ReserveResult = { ok: true; spentUsd: number[] } | { ok: false; counter: string; spentUsd: number; reservedUsd: number; limitUsd: number };
+/** A window as the call left it: its count (this call included when admitted) and ms until the fixed window ends. */
+export interface WindowState { used: number; resetMs: number }
 
-export interface WindowResult {
-  allowed: boolean;
-  /** The sliding-window count after this call (before it, when refused). */
-  used: number;
-  /** ms until the current fixed window ends. */
-  resetMs: number;
-}
+export type AdmitResult =
+  /** Admitted: every window's state, and each budget's spend before this call (for the warning thresholds). */
+  | { ok: true; windows: WindowState[]; spentUsd: number[] }
+  /** windows[index] is full: nothing was counted. */
+  | { ok: false; refused: 'window'; index: number; used: number; resetMs: number }
+  /** budgets[index] is spent (spend + reservations at its limit): the windows counted the call, nothing was reserved. */
+  | { ok: false; refused: 'budget'; index: number; spentUsd: number; reservedUsd: number };
 
 export interface SpendStore {
-  /** Admits the call when every budget still has room (spent + reserved below its limit), reserving its maximum cost. */
-  reserve(r: Reservation, now: number): Promise<ReserveResult>;
-  /** Counts `amount` in a sliding window of `windowMs` unless that would exceed `quota` (amount 0: only checks). */
-  hit(counter: string, windowMs: number, quota: number, amount: number, now: number): Promise<WindowResult>;
+  /**
+   * One call's admission, atomically: every window is checked, then counted; then every budget is checked and the
+   * call's maximum cost reserved on each. The in-process store answers synchronously (no promise on the request
+   * path); Redis answers with one script.
+   */
+  admit(r: AdmitRequest, now: number): AdmitResult | Promise<AdmitResult>;
   /** Stored rows: their reservations released, their real cost added to every counter of their scopes. */
   settle(rows: readonly Settlement[], timezone: string): Promise<void>;
   /** Spent and reserved now, for the admin API and metrics. */
@@ -40,98 +50,106 @@ export interface SpendStore {
   restore(spent: Readonly<Record<string, number>>): void;
 }
 
-/** Counters of a sliding window: the current and the previous fixed window. */
-function windowKeys(counter: string, windowMs: number, now: number): { cur: string; prev: string; elapsed: number } {
-  const index = Math.floor(now / windowMs);
-  return { cur: `${counter}:${index}`, prev: `${counter}:${index - 1}`, elapsed: now - index * windowMs };
-}
+/** The sliding-window count: the previous fixed window weighs by how much of it still overlaps. */
+const slidingCount = (prev: number, cur: number, elapsed: number, windowMs: number) => prev * (1 - elapsed / windowMs) + cur;
+const refusedBy = (used: number, quota: number, amount: number) => used + amount > quota || (amount === 0 && used >= quota);
+
+/** How often lapsed reservations (calls never settled) leave the totals, and how often idle windows are forgotten. */
+const SWEEP_MS = 1000;
+const WINDOW_SWEEP_MS = 10_000;
 
 export function memorySpendStore(): SpendStore {
   const spent = new Map<string, number>();
-  // Per counter: the running total of live reservations (O(1) to read on every call) and the entries making it up.
-  const reserved = new Map<string, { sum: number; entries: Map<string, { amount: number; until: number }>; sweptAt: number }>();
-  const reservations = new Map<string, Reservation & { until: number }>();
-  const windows = new Map<string, { value: number; until: number }>();
-
-  const release = (counter: string, id: string) => {
-    const r = reserved.get(counter);
-    const e = r?.entries.get(id);
-    if (r === undefined || e === undefined) return;
-    r.entries.delete(id);
-    r.sum = r.entries.size === 0 ? 0 : r.sum - e.amount;
-  };
+  /** Per spend counter: the total of its live reservations. */
+  const held = new Map<string, number>();
   /**
-   * Lapsed reservations (calls that never settled) leave the total; swept at most once a second per counter. A Map
-   * iterates in insertion order and every reservation lasts the same time, so the sweep stops at the first live one:
-   * it costs what lapsed, not what is in flight.
+   * Live reservations by request id. A Map iterates in insertion order and reservations last the same time, so the
+   * sweep stops at the first live one: it costs what lapsed, not what is in flight.
    */
-  const reservedOf = (counter: string, now: number): number => {
-    const r = reserved.get(counter);
-    if (r === undefined) return 0;
-    if (now - r.sweptAt >= 1000) {
-      r.sweptAt = now;
-      for (const [id, e] of r.entries) {
-        if (e.until > now) break;
-        release(counter, id);
-      }
+  const reservations = new Map<string, { r: AdmitRequest; until: number }>();
+  /** Per window counter: its current fixed window's index and count, and the previous one's count. */
+  const windows = new Map<string, { windowMs: number; index: number; cur: number; prev: number }>();
+  let sweptAt = 0;
+  let windowsSweptAt = 0;
+
+  const release = (r: AdmitRequest) => {
+    for (const b of r.budgets) {
+      const left = (held.get(b.counter) ?? 0) - r.amountUsd;
+      if (left < 1e-9) held.delete(b.counter);
+      else held.set(b.counter, left);
     }
-    return r.sum;
   };
-  const windowValue = (key: string, now: number): number => {
-    const w = windows.get(key);
-    if (w === undefined) return 0;
-    if (w.until <= now) {
-      windows.delete(key);
-      return 0;
+  const sweep = (now: number) => {
+    if (now - sweptAt < SWEEP_MS) return;
+    sweptAt = now;
+    for (const [id, e] of reservations) {
+      if (e.until > now) break;
+      reservations.delete(id);
+      release(e.r);
     }
-    return w.value;
+    if (now - windowsSweptAt < WINDOW_SWEEP_MS) return;
+    windowsSweptAt = now;
+    for (const [counter, w] of windows) if (w.index < Math.floor(now / w.windowMs) - 1) windows.delete(counter);
   };
-  const addWindow = (counter: string, windowMs: number, amount: number, now: number) => {
-    const { cur } = windowKeys(counter, windowMs, now);
-    windows.set(cur, { value: windowValue(cur, now) + amount, until: (Math.floor(now / windowMs) + 2) * windowMs });
+  /** The window's entry rolled forward to now's fixed window. */
+  const windowAt = (counter: string, windowMs: number, now: number) => {
+    const index = Math.floor(now / windowMs);
+    let w = windows.get(counter);
+    if (w === undefined) windows.set(counter, (w = { windowMs, index, cur: 0, prev: 0 }));
+    else if (index > w.index) {
+      w.prev = index === w.index + 1 ? w.cur : 0;
+      w.cur = 0;
+      w.index = index;
+    }
+    return w;
+  };
+  const count = (counter: string, windowMs: number, amount: number, now: number) => {
+    windowAt(counter, windowMs, now).cur += amount;
   };
 
   return {
-    async reserve(r, now) {
+    admit(r, now) {
+      sweep(now);
+      const states: WindowState[] = [];
+      for (let i = 0; i < r.windows.length; i++) {
+        const c = r.windows[i]!;
+        const w = windowAt(c.counter, c.windowMs, now);
+        const elapsed = now - w.index * c.windowMs;
+        const used = slidingCount(w.prev, w.cur, elapsed, c.windowMs);
+        const resetMs = c.windowMs - elapsed;
+        if (refusedBy(used, c.quota, c.amount)) return { ok: false, refused: 'window', index: i, used, resetMs };
+        states.push({ used: used + c.amount, resetMs });
+      }
+      for (const c of r.windows) if (c.amount > 0) windows.get(c.counter)!.cur += c.amount;
       const before: number[] = [];
-      for (const b of r.budgets) {
+      for (let i = 0; i < r.budgets.length; i++) {
+        const b = r.budgets[i]!;
         const s = spent.get(b.counter) ?? 0;
-        const held = reservedOf(b.counter, now);
-        if (s + held >= b.limitUsd) return { ok: false, counter: b.counter, spentUsd: s, reservedUsd: held, limitUsd: b.limitUsd };
+        const h = held.get(b.counter) ?? 0;
+        if (s + h >= b.limitUsd) return { ok: false, refused: 'budget', index: i, spentUsd: s, reservedUsd: h };
         before.push(s);
       }
-      const until = now + r.ttlMs;
-      for (const b of r.budgets) {
-        let held = reserved.get(b.counter);
-        if (held === undefined) reserved.set(b.counter, (held = { sum: 0, entries: new Map(), sweptAt: now }));
-        held.entries.set(r.requestId, { amount: r.amountUsd, until });
-        held.sum += r.amountUsd;
+      if (r.budgets.length > 0 || r.usageCounters.length > 0) {
+        for (const b of r.budgets) held.set(b.counter, (held.get(b.counter) ?? 0) + r.amountUsd);
+        reservations.set(r.requestId, { r, until: now + r.ttlMs });
       }
-      reservations.set(r.requestId, { ...r, until });
-      return { ok: true, spentUsd: before };
-    },
-    async hit(counter, windowMs, quota, amount, now) {
-      const { cur, prev, elapsed } = windowKeys(counter, windowMs, now);
-      const used = windowValue(prev, now) * (1 - elapsed / windowMs) + windowValue(cur, now);
-      const resetMs = windowMs - elapsed;
-      if (used + amount > quota || (amount === 0 && used >= quota)) return { allowed: false, used, resetMs };
-      if (amount > 0) addWindow(counter, windowMs, amount, now);
-      return { allowed: true, used: used + amount, resetMs };
+      return { ok: true, windows: states, spentUsd: before };
     },
     async settle(rows, timezone) {
       const now = Date.now();
       for (const row of rows) {
-        const r = reservations.get(row.request_id);
-        if (r !== undefined) {
+        const e = reservations.get(row.request_id);
+        if (e !== undefined) {
           reservations.delete(row.request_id);
-          for (const b of r.budgets) release(b.counter, row.request_id);
-          for (const u of r.usageCounters) addWindow(u.counter, u.windowMs, u.unit === 'token' ? row.tokens : row.cost_usd * 100, now);
+          release(e.r);
+          for (const u of e.r.usageCounters) count(u.counter, u.windowMs, u.unit === 'token' ? row.tokens : row.cost_usd * 100, now);
         }
         if (row.cost_usd > 0) for (const c of countersOf(row, timezone)) spent.set(c, (spent.get(c) ?? 0) + row.cost_usd);
       }
     },
     async read(counter, now) {
-      return { spentUsd: spent.get(counter) ?? 0, reservedUsd: reservedOf(counter, now) };
+      sweep(now);
+      return { spentUsd: spent.get(counter) ?? 0, reservedUsd: held.get(counter) ?? 0 };
     },
     restore(values) {
       spent.clear();
@@ -140,18 +158,44 @@ export function memorySpendStore(): SpendStore {
   };
 }
 
-// Reservations per counter: a running total (resv-sum, read in O(1) on every call), each call's amount (resv-amt)
-// and when it lapses (resv, a sorted set swept of lapsed calls that never settled).
-// KEYS: the spend counters; ARGV: now, ttl, request id, amount, prefix, the reservation record (what settling the
-// call releases), then one limit per counter.
-const RESERVE = `
+// One call's admission. Windows: KEYS holds each window's current and previous fixed window (2 per window); ARGV
+// per window: quota, window ms, ms elapsed in the current one, amount. Budgets: KEYS then holds the spend counters
+// (unprefixed, as the reservation record names them); reservations per counter are a running total (resv-sum, read
+// in O(1)), each call's amount (resv-amt) and when it lapses (resv, a sorted set swept of calls that never settled).
+// ARGV: now, ttl, request id, amount, prefix, the reservation record ('' for none: what settling releases), the
+// number of windows, the windows' arguments, then one limit per spend counter.
+// Returns {0, used per window…, spent per budget…}, {1, window, used} or {2, budget, spent, held}.
+const ADMIT = `
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local id = ARGV[3]
 local amount = tonumber(ARGV[4])
 local prefix = ARGV[5]
-local before = {0}
-for i, counter in ipairs(KEYS) do
+local record = ARGV[6]
+local nw = tonumber(ARGV[7])
+local out = {0}
+for i = 1, nw do
+  local a = 7 + (i - 1) * 4
+  local quota = tonumber(ARGV[a + 1])
+  local window = tonumber(ARGV[a + 2])
+  local elapsed = tonumber(ARGV[a + 3])
+  local n = tonumber(ARGV[a + 4])
+  local used = tonumber(redis.call('GET', KEYS[2 * i]) or '0') * (1 - elapsed / window) + tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  if used + n > quota or (n == 0 and used >= quota) then return {1, i, tostring(used)} end
+  out[i + 1] = tostring(used + n)
+end
+for i = 1, nw do
+  local a = 7 + (i - 1) * 4
+  local n = tonumber(ARGV[a + 4])
+  if n > 0 then
+    redis.call('INCRBYFLOAT', KEYS[2 * i - 1], n)
+    redis.call('PEXPIRE', KEYS[2 * i - 1], tonumber(ARGV[a + 2]) * 2)
+  end
+end
+local limits = 7 + nw * 4
+local nb = #KEYS - 2 * nw
+for j = 1, nb do
+  local counter = KEYS[2 * nw + j]
   local zset = prefix .. 'resv:' .. counter
   local amounts = prefix .. 'resv-amt:' .. counter
   local total = prefix .. 'resv-sum:' .. counter
@@ -166,33 +210,18 @@ for i, counter in ipairs(KEYS) do
   local held = tonumber(redis.call('GET', total) or '0')
   if held < 1e-9 then held = 0 end
   local spent = tonumber(redis.call('GET', prefix .. counter) or '0')
-  local limit = tonumber(ARGV[6 + i])
-  if spent + held >= limit then return {i, tostring(spent), tostring(held)} end
-  before[i + 1] = tostring(spent)
+  if spent + held >= tonumber(ARGV[limits + j]) then return {2, j, tostring(spent), tostring(held)} end
+  out[nw + 1 + j] = tostring(spent)
 end
-for _, counter in ipairs(KEYS) do
+for j = 1, nb do
+  local counter = KEYS[2 * nw + j]
   redis.call('ZADD', prefix .. 'resv:' .. counter, now + ttl, id)
   redis.call('HSET', prefix .. 'resv-amt:' .. counter, id, amount)
   redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, amount)
   for _, k in ipairs({'resv:', 'resv-amt:', 'resv-sum:'}) do redis.call('PEXPIRE', prefix .. k .. counter, ttl * 2) end
 end
-redis.call('SET', prefix .. 'resv-of:' .. id, ARGV[6], 'PX', ttl)
-return before
-`;
-
-// KEYS: current and previous window; ARGV: quota, window ms, elapsed ms, amount.
-const HIT = `
-local quota = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local elapsed = tonumber(ARGV[3])
-local amount = tonumber(ARGV[4])
-local used = tonumber(redis.call('GET', KEYS[2]) or '0') * (1 - elapsed / window) + tonumber(redis.call('GET', KEYS[1]) or '0')
-if used + amount > quota or (amount == 0 and used >= quota) then return {0, tostring(used)} end
-if amount > 0 then
-  redis.call('INCRBYFLOAT', KEYS[1], amount)
-  redis.call('PEXPIRE', KEYS[1], window * 2)
-end
-return {1, tostring(used + amount)}
+if record ~= '' then redis.call('SET', prefix .. 'resv-of:' .. id, record, 'PX', ttl) end
+return out
 `;
 
 // KEYS: the counters the row's cost goes to; ARGV: prefix, request id, cost, tokens, now.
@@ -233,16 +262,14 @@ return 0
 
 /** The scripts, loaded once per connection and called by their SHA (EVALSHA), so a call sends arguments, not Lua. */
 interface SpendScripts {
-  slReserve(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
-  slHit(cur: string, prev: string, quota: number, windowMs: number, elapsed: number, amount: number): Promise<[number, string]>;
+  slAdmit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
   slSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
 function scriptsOf(redis: Redis): SpendScripts {
   const defined = redis as Redis & Partial<SpendScripts>;
-  if (defined.slReserve === undefined) {
-    redis.defineCommand('slReserve', { lua: RESERVE });
-    redis.defineCommand('slHit', { lua: HIT, numberOfKeys: 2 });
+  if (defined.slAdmit === undefined) {
+    redis.defineCommand('slAdmit', { lua: ADMIT });
     redis.defineCommand('slSettle', { lua: SETTLE });
   }
   return redis as Redis & SpendScripts;
@@ -252,24 +279,29 @@ function scriptsOf(redis: Redis): SpendScripts {
 export function redisSpendStore(redis: Redis, prefix: string): SpendStore {
   const scripts = scriptsOf(redis);
   return {
-    async reserve(r, now) {
-      const record = JSON.stringify({ budgets: r.budgets.map((b) => b.counter), usage: r.usageCounters.map((u) => ({ counter: u.counter, window: u.windowMs, unit: u.unit })) });
-      if (r.budgets.length === 0) {
-        // Only token / cents windows to count once the call is settled.
-        if (r.usageCounters.length > 0) await redis.set(`${prefix}resv-of:${r.requestId}`, record, 'PX', r.ttlMs);
-        return { ok: true, spentUsd: [] };
+    async admit(r, now) {
+      const keys: string[] = [];
+      const windowArgs: number[] = [];
+      const resetMs: number[] = [];
+      for (const w of r.windows) {
+        const index = Math.floor(now / w.windowMs);
+        const elapsed = now - index * w.windowMs;
+        keys.push(`${prefix}${w.counter}:${index}`, `${prefix}${w.counter}:${index - 1}`);
+        windowArgs.push(w.quota, w.windowMs, elapsed, w.amount);
+        resetMs.push(w.windowMs - elapsed);
       }
-      const result = await scripts.slReserve(r.budgets.length, ...r.budgets.map((b) => b.counter), now, r.ttlMs, r.requestId, r.amountUsd, prefix, record, ...r.budgets.map((b) => b.limitUsd));
-      if (result[0] !== 0) {
-        const b = r.budgets[Number(result[0]) - 1]!;
-        return { ok: false, counter: b.counter, spentUsd: Number(result[1]), reservedUsd: Number(result[2]), limitUsd: b.limitUsd };
+      for (const b of r.budgets) keys.push(b.counter);
+      const record = r.budgets.length > 0 || r.usageCounters.length > 0
+        ? JSON.stringify({ budgets: r.budgets.map((b) => b.counter), usage: r.usageCounters.map((u) => ({ counter: u.counter, window: u.windowMs, unit: u.unit })) })
+        : '';
+      const out = await scripts.slAdmit(keys.length, ...keys, now, r.ttlMs, r.requestId, r.amountUsd, prefix, record, r.windows.length, ...windowArgs, ...r.budgets.map((b) => b.limitUsd));
+      const n = r.windows.length;
+      if (out[0] === 1) {
+        const index = Number(out[1]) - 1;
+        return { ok: false, refused: 'window', index, used: Number(out[2]), resetMs: resetMs[index]! };
       }
-      return { ok: true, spentUsd: result.slice(1).map(Number) };
-    },
-    async hit(counter, windowMs, quota, amount, now) {
-      const { cur, prev, elapsed } = windowKeys(counter, windowMs, now);
-      const [allowed, used] = await scripts.slHit(prefix + cur, prefix + prev, quota, windowMs, elapsed, amount);
-      return { allowed: allowed === 1, used: Number(used), resetMs: windowMs - elapsed };
+      if (out[0] === 2) return { ok: false, refused: 'budget', index: Number(out[1]) - 1, spentUsd: Number(out[2]), reservedUsd: Number(out[3]) };
+      return { ok: true, windows: resetMs.map((ms, i) => ({ used: Number(out[i + 1]), resetMs: ms })), spentUsd: out.slice(n + 1).map(Number) };
     },
     async settle(rows, timezone) {
       if (rows.length === 0) return;

@@ -12,6 +12,7 @@ import type { CallTranslation, StreamTranslator } from '../providers/translate/i
 import { translateSseBytes, TranslationError } from '../providers/translate/index.ts';
 import type { SseParser } from '../providers/sse.ts';
 import type { Outcome, RequestCtx } from './context.ts';
+import { answerHead } from './context.ts';
 import { logUnavailable, SightlineError } from './errors.ts';
 import type { AttemptFailure, Forwarder } from './forwarder.ts';
 import type { UsageFrameCutter } from './strip-usage.ts';
@@ -125,7 +126,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
     const writeHead = () => {
       if (pendingHead === undefined) return;
       tap?.head(ctx.status, pendingHead);
-      res.writeHead(ctx.status, statusMessage, pendingHead);
+      res.writeHead(ctx.status, statusMessage, answerHead(ctx, pendingHead));
       pendingHead = undefined;
       sentAny = true;
       served();
@@ -168,7 +169,7 @@ export function runAttempt(io: AttemptIO, ctx: RequestCtx, res: ServerResponse, 
         if (!logged) return io.sendError(ctx, res, logUnavailable());
         const head = { ...headers, 'content-length': body.length };
         tap?.head(status, head);
-        res.writeHead(status, head);
+        res.writeHead(status, answerHead(ctx, head));
         io.onHeaders(ctx);
         tap?.data(body);
         res.end(body);

@@ -1,4 +1,5 @@
 // Per-request state, typed once. Each step of the request path fills the fields it owns.
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Attempt, CacheStatus, Endpoint } from '../contracts/event.ts';
 import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Principal } from './auth.ts';
@@ -76,4 +77,14 @@ export interface RequestCtx {
   trace: TraceContext | undefined;
   /** The response cache's verdict (gateway/cache.ts): 'none' when the call did not use it. */
   cacheStatus: CacheStatus;
+  /**
+   * Sightline's own headers for whatever answer this call gets (rate limits, budget warnings, retry-after), added
+   * where the head is written: res.setHeader would put every later writeHead on node's slow path.
+   */
+  answerHeaders: Record<string, string> | undefined;
+}
+
+/** The head an answer goes out with: the call's answerHeaders added (not stored by the cache, which replays to others). */
+export function answerHead(ctx: RequestCtx, head: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  return ctx.answerHeaders === undefined ? head : { ...head, ...ctx.answerHeaders };
 }

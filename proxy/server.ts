@@ -14,6 +14,7 @@ import type { ProviderAdapter, UpstreamTarget } from '../providers/types.ts';
 import type { Authenticator } from './auth.ts';
 import { authRequired, createAuthenticator } from './auth.ts';
 import type { Outcome, RequestCtx } from './context.ts';
+import { answerHead } from './context.ts';
 import { ADMIN_PREFIX, createControlPlane } from './control.ts';
 import { bodyTooLarge, invalidJson, logUnavailable, SightlineError, targetNotAllowed, unauthorized, unknownProvider, upstreamTimeout, upstreamUnreachable } from './errors.ts';
 import type { AttemptIO, AttemptResult, AttemptTap } from './attempt.ts';
@@ -263,13 +264,16 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
   const cache = createResponseCache({ config, io, redis: cacheRedis, selfUrl: () => loopbackUrl(server, config.server.host) });
   const gateway = createGateway({ config, io, cache });
 
-  /** A pass-through call: one attempt, the upstream's answer as it comes. */
-  /** A pass-through call through the response cache when it opted in: a hit never reaches forward(). */
-  function forwardCached(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A pass-through call through the response cache when it opted in: a hit never reaches forward(). `refusal`: the
+   * budget is spent, so only a hit is served and a miss gets the refusal.
+   */
+  function forwardCached(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse, refusal?: SightlineError): void {
     const plan = cache.plan(ctx, req, { route: () => `${ctx.adapter!.id} ${ctx.targetUrl!.origin}${ctx.loggedPath}`, aliasOptIn: false, callerPays: true });
-    if (plan === undefined) return forward(ctx, req, res);
+    if (plan === undefined) return refusal === undefined ? forward(ctx, req, res) : answerWithError(ctx, res, refusal);
     void cache.serve(plan, ctx, res, (tap) => {
-      forward(ctx, req, res, tap);
+      if (refusal === undefined) forward(ctx, req, res, tap);
+      else answerWithError(ctx, res, refusal);
       return FORWARDED;
     });
   }
@@ -321,18 +325,18 @@ export function createProxyServer(deps: ProxyDeps): ProxyServer {
     }
     if (ctx.outcome !== undefined) return; // cancelled while the body was read
     // Gateway layer II: model allowlist, rate limits, budgets (admission.ts), before any upstream is asked.
-    const admitted = admission.admit(ctx, res, () => (call !== undefined ? call.primary.deployments.map((d) => ({ provider: d.adapter.id, model: d.model })) : [{ provider: ctx.adapter?.id ?? 'custom', model: ctx.model }]));
-    if (admitted !== undefined) {
-      try {
-        await admitted;
-      } catch (err) {
-        answerWithError(ctx, res, err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err }));
-        return;
-      }
-      if (ctx.outcome !== undefined) return;
+    let refusal: SightlineError | undefined;
+    try {
+      const admitted = admission.admit(ctx, () => (call !== undefined ? call.primary.deployments.map((d) => ({ provider: d.adapter.id, model: d.model })) : [{ provider: ctx.adapter?.id ?? 'custom', model: ctx.model }]));
+      if (admitted !== undefined) await admitted;
+    } catch (err) {
+      refusal = err instanceof SightlineError ? err : new SightlineError('sightline_internal', 500, 'Internal error in Sightline; the request was not forwarded.', { cause: err });
     }
-    if (call !== undefined) void gateway.serve(call);
-    else forwardCached(ctx, req, res);
+    if (ctx.outcome !== undefined) return;
+    // A spent budget still lets a cached answer through: a hit costs nothing. Every other refusal is answered now.
+    if (refusal !== undefined && refusal.code !== 'sightline_budget_exceeded') return answerWithError(ctx, res, refusal);
+    if (call !== undefined) void gateway.serve(call, refusal);
+    else forwardCached(ctx, req, res, refusal);
   }
 
   /** GET /v1/models with a model list: the aliases, as OpenAI lists models (not a provider call, so not logged). */
@@ -413,6 +417,7 @@ export function newCtx(req: IncomingMessage): RequestCtx {
     errorType: '',
     trace: undefined,
     cacheStatus: 'none',
+    answerHeaders: undefined,
   };
 }
 
@@ -455,7 +460,7 @@ function sendError(ctx: RequestCtx, res: ServerResponse, err: SightlineError): v
     return;
   }
   const body = JSON.stringify((ctx.errorShape ?? ctx.adapter ?? customAdapter).renderError(err.toRender()));
-  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId });
+  res.writeHead(err.status, answerHead(ctx, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'sightline-id': ctx.requestId }));
   res.end(body);
 }
 

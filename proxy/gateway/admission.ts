@@ -6,18 +6,20 @@
 // limits count requests here, and tokens / cents when ingest settles the call. Budgets reserve the call's maximum
 // cost (its max_tokens at the model's price) and ingest settles the real one, so concurrent calls on every replica
 // see what the others have committed: spend can pass a budget by at most the calls in flight when it was crossed.
-import type { ServerResponse } from 'node:http';
+// The windows and the budgets are one operation of the spend store (one Redis script; in memory, no promise at all).
 import type { Config } from '../../config/index.ts';
 import type { Budget, RatePolicy } from '../../config/budgets.ts';
-import type { SpendScope } from '../../contracts/spend.ts';
+import type { PeriodWindow, SpendScope } from '../../contracts/spend.ts';
 import { periodOf, scopeName, spendCounter } from '../../contracts/spend.ts';
 import type { Coster } from '../../ledger/cost.ts';
-import type { Reservation, SpendStore } from '../../ledger/spend-store.ts';
+import type { AdmitRequest, AdmitResult, BudgetCheck, SpendStore, UsageCounter, WindowCheck } from '../../ledger/spend-store.ts';
 import type { RequestCtx } from '../context.ts';
 import { SightlineError } from '../errors.ts';
 
 /** A reservation outlives any call (the forwarder's own timeout is the longest a call runs) and then lapses. */
 const RESERVATION_SLACK_MS = 60_000;
+/** How long a budgeted call waits for spend to be restored after a restart before it is refused (503). */
+const RESTORE_WAIT_MS = 5000;
 
 export interface AdmissionDeps {
   config: Config;
@@ -29,24 +31,52 @@ export interface AdmissionDeps {
   onWarn?: (message: string) => void;
 }
 
+/** The models a call may reach, for its budget reservation's maximum cost. */
+export type Candidates = () => readonly { provider: string; model: string }[];
+
 export interface Admission {
   /**
-   * Rejects with SightlineError (403 / 429 / 503) when the call may not start; sets the rate-limit and budget headers
-   * on res. Undefined, at no cost, for a call no key, limit or budget applies to (the models it may reach, for the
-   * budget's reservation, are asked for only when one does).
+   * Refuses with SightlineError (403 / 429 / 503), thrown or as the promise's rejection, when the call may not start;
+   * puts the rate-limit and budget headers in ctx.answerHeaders. Undefined when the call was admitted without waiting (the
+   * in-process store) or nothing applies to it (at no cost); a promise only when Redis is asked or spend is still
+   * being restored.
    */
-  admit(ctx: RequestCtx, res: ServerResponse, candidates: () => readonly { provider: string; model: string }[]): Promise<void> | undefined;
+  admit(ctx: RequestCtx, candidates: Candidates): Promise<void> | undefined;
   metrics(): Record<string, number>;
 }
 
+/** A rate limit as this call meets it: the window it counts in, and what its tokens or cents count once settled. */
 interface Limit {
   policy: RatePolicy;
-  counter: string;
+  check: WindowCheck;
+  usage: UsageCounter | undefined;
 }
+
+/** A budget that applies to this call, with its scope's counter for the current period (remembered per scope). */
+interface Budgeted {
+  scope: SpendScope;
+  name: string;
+  budget: Budget;
+}
+
+/** What a key's own settings ask for, worked out once per key (a key object is replaced when it changes). */
+interface KeyPlan {
+  limits: Limit[];
+  windows: WindowCheck[];
+  usage: UsageCounter[];
+  budget: Budgeted | undefined;
+}
+
+const limitOf = (policy: RatePolicy, counter: string): Limit => ({
+  policy,
+  check: { counter, windowMs: policy.windowS * 1000, quota: policy.quota, amount: policy.unit === 'request' ? 1 : 0 },
+  usage: policy.unit === 'request' ? undefined : { counter, windowMs: policy.windowS * 1000, unit: policy.unit },
+});
 
 export function createAdmission({ config, store, shared, restored, onWarn = () => {} }: AdmissionDeps): Admission {
   const tz = config.budgets.timezone;
   const thresholds = [...config.budgets.alert_thresholds].sort((a, b) => a - b);
+  const ttlMs = config.limits.upstream_timeout_ms + RESERVATION_SLACK_MS;
   const metrics: Record<string, number> = {};
   const count = (name: string, by = 1) => {
     metrics[name] = (metrics[name] ?? 0) + by;
@@ -61,37 +91,83 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
     }
     return name;
   };
-  let coster: Promise<Coster> | undefined;
-  const loadCoster = () => (coster ??= import('../../ledger/cost.ts').then((c) => c.createCoster({ overrides: config.prices })));
+  // The ledger's prices, loaded on the first budgeted call (a gateway without budgets never loads them).
+  let cost: Coster | undefined;
+  let costLoading: Promise<void> | undefined;
+  const loadCost = () => (costLoading ??= import('../../ledger/cost.ts').then((c) => {
+    cost = c.createCoster({ overrides: config.prices });
+  }));
   let isRestored = false;
   void restored.then(() => {
     isRestored = true;
   });
+  const waitRestored = () => Promise.race([restored, new Promise((resolve) => setTimeout(resolve, RESTORE_WAIT_MS).unref())]).then(() => {
+    if (!isRestored) throw new SightlineError('sightline_budget_unavailable', 503, 'Budgets are not restored yet after a restart (the ledger has not answered); retry shortly.', { retryable: true, type: 'api_error' });
+  });
 
-  /** The policies that apply to this call and the counter each counts in. */
-  function limitsOf(ctx: RequestCtx, headerPolicy: RatePolicy | undefined): Limit[] {
-    const p = ctx.principal!;
-    const own = limitsOfKey(p);
-    if (config.rate_limits.length === 0 && headerPolicy === undefined) return own;
-    const out: Limit[] = [...own];
+  const keyPlans = new WeakMap<object, KeyPlan>();
+  function planOfKey(p: NonNullable<RequestCtx['principal']>): KeyPlan | undefined {
+    const key = p.key;
+    if (key === undefined) return undefined;
+    let plan = keyPlans.get(key);
+    if (plan !== undefined) return plan;
+    const limits: Limit[] = [];
+    if (key.rpm !== undefined) limits.push(limitOf({ quota: key.rpm, windowS: 60, unit: 'request', segment: 'key', text: `${key.rpm};w=60;u=request;s=key` }, `rl:key:${p.key_id}:request:60`));
+    if (key.tpm !== undefined) limits.push(limitOf({ quota: key.tpm, windowS: 60, unit: 'token', segment: 'key', text: `${key.tpm};w=60;u=token;s=key` }, `rl:key:${p.key_id}:token:60`));
+    const scope: SpendScope = { kind: 'key', id: p.key_id };
+    plan = {
+      limits,
+      windows: limits.map((l) => l.check),
+      usage: limits.flatMap((l) => (l.usage === undefined ? [] : [l.usage])),
+      budget: key.budget === undefined ? undefined : { scope, name: scopeName(scope), budget: key.budget },
+    };
+    keyPlans.set(key, plan);
+    return plan;
+  }
+
+  /** The policies that apply to this call: the key's own, then config's and the request's (those it has a segment for). */
+  function limitsOf(ctx: RequestCtx, own: KeyPlan | undefined): Limit[] {
+    const headerPolicy = ctx.optIn?.rateLimit;
+    const base = own?.limits ?? [];
+    if (config.rate_limits.length === 0 && headerPolicy === undefined) return base;
+    const out: Limit[] = [...base];
+    const org = ctx.principal!.organization_id;
     const policies = headerPolicy === undefined ? config.rate_limits : [...config.rate_limits, headerPolicy];
     for (const policy of policies) {
       const segment = segmentValue(ctx, policy.segment);
-      if (segment === undefined) continue;
-      out.push({ policy, counter: `rl:org:${p.organization_id}:${policy.text}:${segment}` });
+      if (segment !== undefined) out.push(limitOf(policy, `rl:org:${org}:${policy.text}:${segment}`));
     }
     return out;
   }
 
-  function budgetsOf(ctx: RequestCtx): { scope: SpendScope; budget: Budget }[] {
+  const orgOrTeamBudgets = Object.keys(config.budgets.teams).length + Object.keys(config.budgets.organizations).length > 0;
+  function budgetsOf(ctx: RequestCtx, own: KeyPlan | undefined): Budgeted[] {
+    const keyBudget = own?.budget;
+    if (!orgOrTeamBudgets) return keyBudget === undefined ? NONE : [keyBudget];
     const p = ctx.principal!;
-    const out: { scope: SpendScope; budget: Budget }[] = [];
-    if (p.key?.budget !== undefined) out.push({ scope: { kind: 'key', id: p.key_id }, budget: p.key.budget });
+    const out: Budgeted[] = keyBudget === undefined ? [] : [keyBudget];
     const team = p.team === '' ? undefined : config.budgets.teams[`${p.organization_id}/${p.team}`] ?? config.budgets.teams[p.team];
-    if (team !== undefined) out.push({ scope: { kind: 'team', organization: p.organization_id, team: p.team }, budget: team });
+    if (team !== undefined) {
+      const scope: SpendScope = { kind: 'team', organization: p.organization_id, team: p.team };
+      out.push({ scope, name: scopeName(scope), budget: team });
+    }
     const org = config.budgets.organizations[p.organization_id];
-    if (org !== undefined) out.push({ scope: { kind: 'org', organization: p.organization_id }, budget: org });
+    if (org !== undefined) {
+      const scope: SpendScope = { kind: 'org', organization: p.organization_id };
+      out.push({ scope, name: scopeName(scope), budget: org });
+    }
     return out;
+  }
+
+  /** Each scope's counter for its current period, made once per period rather than on every call. */
+  const counters = new Map<string, { period: string; counter: string }>();
+  function counterOf(b: Budgeted, window: PeriodWindow): string {
+    const memoKey = `${b.name}|${b.budget.period}`;
+    const hit = counters.get(memoKey);
+    if (hit !== undefined && hit.period === window.id) return hit.counter;
+    const counter = spendCounter(b.scope, window);
+    if (hit !== undefined || counters.size < 100_000) counters.set(memoKey, { period: window.id, counter });
+    return counter;
   }
 
   /**
@@ -99,21 +175,20 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
    * long-context tiers make that the dearer rate, so the reservation stays an upper bound. Remembered per model.
    */
   const rates = new Map<string, { input: number; output: number } | null>();
-  async function ratesOf(provider: string, model: string): Promise<{ input: number; output: number } | null> {
+  function ratesOf(price: Coster, provider: string, model: string): { input: number; output: number } | null {
     const memoKey = `${provider}|${model}`;
     const hit = rates.get(memoKey);
     if (hit !== undefined) return hit;
-    const cost = await loadCoster();
     const at = Date.now();
-    const price = (prompt: number, completion: number) => cost(provider as Parameters<Coster>[0], model, { prompt_tokens: prompt, completion_tokens: completion, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 }, at);
-    const input = price(1_000_000, 0);
-    const output = price(0, 1_000_000);
+    const usd = (prompt: number, completion: number) => price(provider as Parameters<Coster>[0], model, { prompt_tokens: prompt, completion_tokens: completion, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 }, at);
+    const input = usd(1_000_000, 0);
+    const output = usd(0, 1_000_000);
     const found = input.cost_known && output.cost_known ? { input: input.cost_usd / 1_000_000, output: output.cost_usd / 1_000_000 } : null;
     if (rates.size < 10_000) rates.set(memoKey, found);
     return found;
   }
 
-  async function maxCostUsd(ctx: RequestCtx, candidates: readonly { provider: string; model: string }[]): Promise<number> {
+  function maxCostUsd(ctx: RequestCtx, price: Coster, candidates: readonly { provider: string; model: string }[]): number {
     const body = ctx.parsedBody as Record<string, unknown> | undefined;
     let output = config.budgets.default_max_tokens;
     for (const k of ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const) {
@@ -126,29 +201,13 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
     // A token is at least one byte of the prompt: counting bytes as tokens bounds the input from above.
     let max = 0;
     for (const c of candidates) {
-      const r = await ratesOf(c.provider, c.model);
+      const r = ratesOf(price, c.provider, c.model);
       if (r !== null) max = Math.max(max, ctx.requestBody.length * r.input + output * r.output);
     }
     return max;
   }
 
-  /** What a key's own settings ask for, worked out once per key (a key object is replaced when it changes). */
-  const keyLimits = new WeakMap<object, Limit[]>();
-  function limitsOfKey(p: NonNullable<RequestCtx['principal']>): Limit[] {
-    const key = p.key;
-    if (key === undefined) return [];
-    let out = keyLimits.get(key);
-    if (out !== undefined) return out;
-    out = [];
-    if (key.rpm !== undefined) out.push({ policy: { quota: key.rpm, windowS: 60, unit: 'request', segment: 'key', text: `${key.rpm};w=60;u=request;s=key` }, counter: `rl:key:${p.key_id}:request:60` });
-    if (key.tpm !== undefined) out.push({ policy: { quota: key.tpm, windowS: 60, unit: 'token', segment: 'key', text: `${key.tpm};w=60;u=token;s=key` }, counter: `rl:key:${p.key_id}:token:60` });
-    keyLimits.set(key, out);
-    return out;
-  }
-
-  const orgOrTeamBudgets = Object.keys(config.budgets.teams).length + Object.keys(config.budgets.organizations).length > 0;
-
-  async function admitNow(ctx: RequestCtx, res: ServerResponse, candidates: () => readonly { provider: string; model: string }[]): Promise<void> {
+  function admitNow(ctx: RequestCtx, candidates: Candidates): Promise<void> | undefined {
     const p = ctx.principal!;
     const key = p.key;
     // 1. The key's model allowlist: aliases and provider models, globs allowed.
@@ -158,104 +217,143 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
         throw new SightlineError('sightline_model_not_allowed', 403, `Key "${p.key_id}" may not call "${asked[0] ?? '(no model)'}"; it may call: ${key.models.join(', ')}.`, { type: 'permission_error' });
       }
     }
+    const own = planOfKey(p);
+    const limits = limitsOf(ctx, own);
+    const budgets = budgetsOf(ctx, own);
+    if (limits.length === 0 && budgets.length === 0) return undefined;
+    if (budgets.length > 0) {
+      // Once after a restart and once per process: then every budgeted call goes straight through.
+      if (!isRestored) return waitRestored().then(() => admitNow(ctx, candidates));
+      if (cost === undefined) return loadCost().then(() => admitNow(ctx, candidates));
+    }
     const now = Date.now();
-    // 2. Rate limits.
-    const limits = limitsOf(ctx, ctx.optIn?.rateLimit);
-    let tightest: { limit: Limit; remaining: number; resetMs: number } | undefined;
-    const usageCounters: Reservation['usageCounters'] = [];
-    for (const limit of limits) {
-      const windowMs = limit.policy.windowS * 1000;
-      const amount = limit.policy.unit === 'request' ? 1 : 0;
-      let result;
-      try {
-        result = await store.hit(limit.counter, windowMs, limit.policy.quota, amount, now);
-      } catch (err) {
-        count('sightline_redis_failures_total{use="rate_limit"}');
-        if (config.redis.on_unavailable.rate_limits === 'open') {
-          onWarn(`rate limit not checked, Redis unavailable (failing open): ${(err as Error).message}`);
-          continue;
-        }
+    // 2. Rate limits and 3. budgets (key, team, organisation), in one operation of the store.
+    const periods: PeriodWindow[] = [];
+    const checks: BudgetCheck[] = [];
+    for (const b of budgets) {
+      const window = periodOf(b.budget.period, tz, now);
+      periods.push(window);
+      checks.push({ counter: counterOf(b, window), limitUsd: b.budget.usd });
+    }
+    const fromKeyOnly = limits === own?.limits;
+    const request: AdmitRequest = {
+      requestId: ctx.requestId,
+      windows: fromKeyOnly ? own!.windows : limits.map((l) => l.check),
+      budgets: checks,
+      amountUsd: budgets.length === 0 ? 0 : maxCostUsd(ctx, cost!, candidates()),
+      usageCounters: fromKeyOnly ? own!.usage : limits.flatMap((l) => (l.usage === undefined ? [] : [l.usage])),
+      ttlMs,
+    };
+    let result: AdmitResult | Promise<AdmitResult>;
+    try {
+      result = store.admit(request, now);
+    } catch (err) {
+      return unavailable(err, limits, budgets);
+    }
+    if (result instanceof Promise) return result.then((r) => decide(ctx, limits, budgets, periods, r, now), (err: unknown) => unavailable(err, limits, budgets));
+    decide(ctx, limits, budgets, periods, result, now);
+    return undefined;
+  }
+
+  /** The store failed (Redis unreachable or slow): redis.on_unavailable decides, for limits and budgets each. */
+  function unavailable(err: unknown, limits: readonly Limit[], budgets: readonly Budgeted[]): undefined {
+    const message = err instanceof Error ? err.message : String(err);
+    if (limits.length > 0) {
+      count('sightline_redis_failures_total{use="rate_limit"}');
+      if (config.redis.on_unavailable.rate_limits === 'closed') {
         throw new SightlineError('sightline_rate_limit_unavailable', 503, 'Rate limits cannot be checked right now (their store is unavailable) and redis.on_unavailable.rate_limits is "closed"; retry shortly.', { retryable: true, type: 'api_error' });
       }
-      const remaining = Math.max(0, Math.floor(limit.policy.quota - result.used));
-      if (!result.allowed) {
-        count('sightline_rate_limited_total');
-        setRateHeaders(res, limit.policy, 0, result.resetMs);
-        res.setHeader('retry-after', String(Math.max(1, Math.ceil(result.resetMs / 1000))));
-        throw new SightlineError('sightline_rate_limited', 429, `Rate limit ${limit.policy.text} reached (${describeSegment(limit.policy)}); retry in ${Math.ceil(result.resetMs / 1000)} s.`, { type: 'rate_limit_error', retryable: true });
-      }
-      if (limit.policy.unit !== 'request') usageCounters.push({ counter: limit.counter, windowMs, unit: limit.policy.unit });
-      if (tightest === undefined || remaining / limit.policy.quota < tightest.remaining / tightest.limit.policy.quota) tightest = { limit, remaining, resetMs: result.resetMs };
     }
-    if (tightest !== undefined) setRateHeaders(res, tightest.limit.policy, tightest.remaining, tightest.resetMs);
-
-    // 3. Budgets: key, team, organisation.
-    const budgets = budgetsOf(ctx);
-    if (budgets.length === 0 && usageCounters.length === 0) return;
-    if (!isRestored) {
-      await Promise.race([restored, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-      if (!isRestored) throw new SightlineError('sightline_budget_unavailable', 503, 'Budgets are not restored yet after a restart (the ledger has not answered); retry shortly.', { retryable: true, type: 'api_error' });
-    }
-    const windows = budgets.map((b) => ({ ...b, window: periodOf(b.budget.period, tz, now) }));
-    const reservation: Reservation = {
-      requestId: ctx.requestId,
-      budgets: windows.map((b) => ({ counter: spendCounter(b.scope, b.window), limitUsd: b.budget.usd })),
-      amountUsd: budgets.length === 0 ? 0 : await maxCostUsd(ctx, candidates()),
-      usageCounters,
-      ttlMs: config.limits.upstream_timeout_ms + RESERVATION_SLACK_MS,
-    };
-    let result;
-    try {
-      result = await store.reserve(reservation, now);
-    } catch (err) {
+    if (budgets.length > 0) {
       count('sightline_redis_failures_total{use="budget"}');
-      if (config.redis.on_unavailable.budgets === 'open') {
-        onWarn(`budget not checked, Redis unavailable (failing open): ${(err as Error).message}`);
-        return;
+      if (config.redis.on_unavailable.budgets === 'closed') {
+        throw new SightlineError('sightline_budget_unavailable', 503, `Budgets cannot be checked right now (${shared ? 'Redis is unavailable' : 'their store failed'}) and redis.on_unavailable.budgets is "closed"; retry shortly.`, { retryable: true, type: 'api_error' });
       }
-      throw new SightlineError('sightline_budget_unavailable', 503, `Budgets cannot be checked right now (${shared ? 'Redis is unavailable' : 'their store failed'}) and redis.on_unavailable.budgets is "closed"; retry shortly.`, { retryable: true, type: 'api_error' });
+    }
+    onWarn(`${limits.length > 0 ? 'rate limits' : ''}${limits.length > 0 && budgets.length > 0 ? ' and ' : ''}${budgets.length > 0 ? 'budgets' : ''} not checked, Redis unavailable (failing open): ${message}`);
+    return undefined;
+  }
+
+  /** The store's answer: a refusal thrown, or the headers of an admitted call (the tightest limit, budget warnings). */
+  function decide(ctx: RequestCtx, limits: readonly Limit[], budgets: readonly Budgeted[], periods: readonly PeriodWindow[], result: AdmitResult, now: number): void {
+    if (!result.ok && result.refused === 'window') {
+      const policy = limits[result.index]!.policy;
+      count('sightline_rate_limited_total');
+      setRateHeaders(ctx, policy, 0, result.resetMs);
+      answerHeader(ctx, 'retry-after', String(Math.max(1, Math.ceil(result.resetMs / 1000))));
+      throw new SightlineError('sightline_rate_limited', 429, `Rate limit ${policy.text} reached (${describeSegment(policy)}); retry in ${Math.ceil(result.resetMs / 1000)} s.`, { type: 'rate_limit_error', retryable: true });
+    }
+    // The window with the least room left is the one the headers describe (limits counted even when a budget refuses).
+    if (limits.length > 0) {
+      const windows = result.ok ? result.windows : undefined;
+      let tightest = -1;
+      let room = Infinity;
+      for (let i = 0; i < limits.length && windows !== undefined; i++) {
+        const left = (limits[i]!.policy.quota - windows[i]!.used) / limits[i]!.policy.quota;
+        if (left < room) {
+          room = left;
+          tightest = i;
+        }
+      }
+      if (tightest >= 0) {
+        const policy = limits[tightest]!.policy;
+        setRateHeaders(ctx, policy, Math.max(0, Math.floor(policy.quota - windows![tightest]!.used)), windows![tightest]!.resetMs);
+      }
     }
     if (!result.ok) {
-      const b = windows.find((w) => spendCounter(w.scope, w.window) === result.counter)!;
-      count(`sightline_budget_refused_total{scope="${scopeName(b.scope)}"}`);
-      res.setHeader('retry-after', String(Math.max(1, Math.ceil((b.window.resetsAt - now) / 1000))));
-      throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(b.window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
+      const b = budgets[result.index]!;
+      const window = periods[result.index]!;
+      count(`sightline_budget_refused_total{scope="${b.name}"}`);
+      answerHeader(ctx, 'retry-after', String(Math.max(1, Math.ceil((window.resetsAt - now) / 1000))));
+      throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
     }
     // Soft limits: the highest threshold each budget has reached, as a header and a metric.
     let warnings: string | undefined;
-    for (let i = 0; i < windows.length; i++) {
-      const b = windows[i]!;
-      const ratio = (result.spentUsd[i] ?? 0) / b.budget.usd;
-      const name = scopeName(b.scope);
-      metrics[ratioMetric(name)] = Math.round(ratio * 10_000) / 10_000;
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i]!;
+      const spent = result.spentUsd[i] ?? 0;
+      const ratio = spent / b.budget.usd;
+      metrics[ratioMetric(b.name)] = Math.round(ratio * 10_000) / 10_000;
       let reached: number | undefined;
       for (let t = thresholds.length - 1; t >= 0 && reached === undefined; t--) if (ratio >= thresholds[t]!) reached = thresholds[t];
       if (reached === undefined) continue;
-      count(`sightline_budget_alerts_total{scope="${name}",threshold="${reached}"}`);
-      const warning = `${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(result.spentUsd[i] ?? 0)}); resets ${new Date(b.window.resetsAt).toISOString()}`;
+      count(`sightline_budget_alerts_total{scope="${b.name}",threshold="${reached}"}`);
+      const warning = `${Math.round(reached * 100)}% of ${describeScope(b.scope)}'s $${fmt(b.budget.usd)}/${b.budget.period} used ($${fmt(spent)}); resets ${new Date(periods[i]!.resetsAt).toISOString()}`;
       warnings = warnings === undefined ? warning : `${warnings}; ${warning}`;
     }
-    if (warnings !== undefined) res.setHeader('sightline-budget-warning', warnings);
+    if (warnings !== undefined) answerHeader(ctx, 'sightline-budget-warning', warnings);
   }
 
   return {
-    admit(ctx, res, candidates) {
+    admit(ctx, candidates) {
       const p = ctx.principal;
       if (p === undefined || (p.key === undefined && !orgOrTeamBudgets && config.rate_limits.length === 0 && ctx.optIn?.rateLimit === undefined)) return undefined;
-      return admitNow(ctx, res, candidates);
+      return admitNow(ctx, candidates);
     },
     metrics: () => metrics,
   };
 }
 
-function setRateHeaders(res: ServerResponse, policy: RatePolicy, remaining: number, resetMs: number): void {
+const NONE: Budgeted[] = [];
+
+/** The policy's own header values, made once per policy (config's live as long as the config). */
+const policyHeaders = new WeakMap<RatePolicy, { policy: string; limit: string }>();
+
+const answerHeader = (ctx: RequestCtx, name: string, value: string) => {
+  (ctx.answerHeaders ??= {})[name] = value;
+};
+
+function setRateHeaders(ctx: RequestCtx, policy: RatePolicy, remaining: number, resetMs: number): void {
   const reset = Math.max(0, Math.ceil(resetMs / 1000));
+  let fixed = policyHeaders.get(policy);
+  if (fixed === undefined) policyHeaders.set(policy, (fixed = { policy: `${policy.quota};w=${policy.windowS}`, limit: String(policy.quota) }));
   // IETF draft (RateLimit header fields for HTTP), and Helicone's names for migrating users.
-  res.setHeader('ratelimit-policy', `${policy.quota};w=${policy.windowS}`);
-  res.setHeader('ratelimit', `limit=${policy.quota}, remaining=${remaining}, reset=${reset}`);
-  res.setHeader('helicone-ratelimit-limit', String(policy.quota));
-  res.setHeader('helicone-ratelimit-remaining', String(remaining));
-  res.setHeader('helicone-ratelimit-policy', policy.text);
+  const h = (ctx.answerHeaders ??= {});
+  h['ratelimit-policy'] = fixed.policy;
+  h.ratelimit = `limit=${fixed.limit}, remaining=${remaining}, reset=${reset}`;
+  h['helicone-ratelimit-limit'] = fixed.limit;
+  h['helicone-ratelimit-remaining'] = String(remaining);
+  h['helicone-ratelimit-policy'] = policy.text;
 }
 
 /** The value a policy's segment takes for this call, or undefined when the call has none (the policy then does not apply). */

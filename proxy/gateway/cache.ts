@@ -23,6 +23,7 @@ import { adapterById } from '../../providers/index.ts';
 import type { AttemptIO, AttemptResult, AttemptTap } from '../attempt.ts';
 import { headerString } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
+import { answerHead } from '../context.ts';
 import { CREDENTIAL_HEADERS } from '../upstream-headers.ts';
 import { logUnavailable } from '../errors.ts';
 import { captureChunk, capturedBytes, newCapture } from '../tee.ts';
@@ -239,7 +240,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
     const idx = String(index);
     io.complete(ctx, 'completed', (logged) => {
       if (!logged) return io.sendError(ctx, res, logUnavailable());
-      res.writeHead(meta.status, {
+      res.writeHead(meta.status, answerHead(ctx, {
         ...meta.headers,
         'content-length': body.length,
         'sightline-id': ctx.requestId,
@@ -247,7 +248,7 @@ export function createResponseCache({ config, io, redis, selfUrl }: CacheDeps): 
         'helicone-cache': HIT,
         'sightline-cache-bucket-idx': idx,
         'helicone-cache-bucket-idx': idx,
-      });
+      }));
       io.onHeaders(ctx);
       res.end(body);
     });

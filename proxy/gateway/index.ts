@@ -18,6 +18,7 @@ import { translateCall, translateEmbeddings, translateResponses, TranslationErro
 import type { AttemptFailureInfo, AttemptIO, AttemptPolicy, AttemptResult, AttemptTap } from '../attempt.ts';
 import { retryAfterMs, runAttempt } from '../attempt.ts';
 import type { RequestCtx } from '../context.ts';
+import { answerHead } from '../context.ts';
 import { invalidHeader, SightlineError } from '../errors.ts';
 import { CREDENTIAL_HEADERS, providerCredential, upstreamHeaders } from '../upstream-headers.ts';
 import { backoffMs, sleep } from './backoff.ts';
@@ -64,6 +65,8 @@ export interface GatewayCall {
   readonly translations: Map<string, CallTranslation | undefined>;
   /** The response cache's copy of what the client is sent, on a miss (cache.ts). */
   tap: AttemptTap | undefined;
+  /** The budget is spent: a cached answer may still be served (it costs nothing), anything else gets this refusal. */
+  refusal: SightlineError | undefined;
 }
 
 type Next = () => Promise<AttemptResult>;
@@ -76,7 +79,8 @@ export interface Gateway {
   active(): boolean;
   /** Prepares a call whose model is an alias, or returns undefined when it is not one (throws for a bad one). */
   plan(ctx: RequestCtx, req: IncomingMessage, res: ServerResponse, endpoint: FacadeEndpoint, body: unknown): GatewayCall | undefined;
-  serve(call: GatewayCall): Promise<void>;
+  /** Serves a planned call; with `refusal` (a spent budget), only from the cache. */
+  serve(call: GatewayCall, refusal?: SightlineError): Promise<void>;
   /** GET /v1/models: the configured aliases, in OpenAI's list shape. */
   models(): unknown;
   aliases(): readonly string[];
@@ -104,11 +108,12 @@ export function createGateway({ config, io, cache }: GatewayDeps): Gateway {
     (t.router[kind][alias.name] ?? []).map((name) => t.resolve(name)).filter((a): a is Alias => a !== undefined);
 
   const cached: Step = (call, next) => {
+    const go: Next = call.refusal === undefined ? next : () => Promise.reject(call.refusal);
     const plan = cache?.plan(call.ctx, call.req, aliasCacheRoute(cache, call.endpoint, call.primary));
-    if (plan === undefined) return next();
+    if (plan === undefined) return go();
     return cache!.serve(plan, call.ctx, call.res, (tap) => {
       call.tap = tap;
-      return next();
+      return go();
     });
   };
 
@@ -243,7 +248,7 @@ export function createGateway({ config, io, cache }: GatewayDeps): Gateway {
       ctx.status = status;
       ctx.endedAt ??= performance.now();
       io.complete(ctx, 'completed', () => {
-        call.res.writeHead(status, { ...headers, 'content-length': body.length });
+        call.res.writeHead(status, answerHead(ctx, { ...headers, 'content-length': body.length }));
         io.onHeaders(ctx);
         call.res.end(body);
       });
@@ -298,9 +303,11 @@ export function createGateway({ config, io, cache }: GatewayDeps): Gateway {
         failed: new Set(),
         translations: new Map(),
         tap: undefined,
+        refusal: undefined,
       };
     },
-    async serve(call) {
+    async serve(call, refusal) {
+      call.refusal = refusal;
       let result: AttemptResult;
       try {
         result = await run(call);

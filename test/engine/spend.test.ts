@@ -1,13 +1,16 @@
-// Budget spend: calendar periods in a timezone (DST included), the in-process store's reservations, settlements and
-// sliding windows, and the embedded default's restore from the ledger on chDB with known rows.
-import { describe, expect, it } from 'vitest';
+// Budget spend: calendar periods in a timezone (DST included), both stores' admission (windows and reservations in
+// one operation), settlements and sliding windows, and the embedded default's restore from the ledger on chDB with known rows.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBudget, parseRatePolicy } from '../../config/budgets.ts';
 import { countersOf, periodOf, periodStartOf } from '../../contracts/spend.ts';
 import { settlementOf, spendFromLedger } from '../../ingest/settle.ts';
 import { createWriter } from '../../ingest/writer.ts';
-import { memorySpendStore } from '../../ledger/spend-store.ts';
+import type { AdmitRequest, SpendStore } from '../../ledger/spend-store.ts';
+import { memorySpendStore, redisSpendStore } from '../../ledger/spend-store.ts';
 import { makeEvent } from '../helpers/events.ts';
 import { migratedStorePerFile } from '../helpers/clickhouse.ts';
+import { startRedis } from '../helpers/redis.ts';
 
 const store = migratedStorePerFile();
 const at = (iso: string) => Date.parse(iso);
@@ -36,33 +39,90 @@ describe('calendar periods', () => {
   });
 });
 
-describe('the in-process spend store', () => {
+// The same semantics from both stores: this process's memory (embedded default) and a real Redis (replicas).
+const stores: [string, () => Promise<{ s: SpendStore; close(): Promise<void> }>][] = [
+  ['in memory', async () => ({ s: memorySpendStore(), close: async () => {} })],
+  ['on Redis', async () => {
+    const server = await startRedis();
+    const client = new Redis(server.url);
+    return { s: redisSpendStore(client, 'test:'), close: async () => { client.disconnect(); await server.stop(); } };
+  }],
+];
+
+const request = (id: string, over: Partial<AdmitRequest> = {}): AdmitRequest => ({ requestId: id, windows: [], budgets: [], amountUsd: 0, usageCounters: [], ttlMs: 60_000, ...over });
+const MONTH = 'spend:key:k:month:2026-12';
+
+describe.each(stores)('the spend store %s', (_name, open) => {
+  let s: SpendStore;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ s, close } = await open());
+  });
+  afterAll(() => close());
+
   it('admits while spend plus reservations are under the limit, and settles the real cost in place of the reservation', async () => {
-    const s = memorySpendStore();
     const now = at('2026-12-01T10:00:00Z');
-    const budget = (id: string) => ({ requestId: id, budgets: [{ counter: 'spend:key:k:month:2026-12', limitUsd: 1 }], amountUsd: 0.6, usageCounters: [], ttlMs: 60_000 });
-    expect(await s.reserve(budget('a'), now)).toEqual({ ok: true, spentUsd: [0] });
-    expect(await s.reserve(budget('b'), now)).toEqual({ ok: true, spentUsd: [0] });
+    const budget = (id: string) => request(id, { budgets: [{ counter: MONTH, limitUsd: 1 }], amountUsd: 0.6 });
+    expect(await s.admit(budget('a'), now)).toEqual({ ok: true, windows: [], spentUsd: [0] });
+    expect(await s.admit(budget('b'), now)).toEqual({ ok: true, windows: [], spentUsd: [0] });
     // Two calls in flight may cost $1.20: a third would start with the budget already committed.
-    expect(await s.reserve(budget('c'), now)).toEqual({ ok: false, counter: 'spend:key:k:month:2026-12', spentUsd: 0, reservedUsd: 1.2, limitUsd: 1 });
+    expect(await s.admit(budget('c'), now)).toEqual({ ok: false, refused: 'budget', index: 0, spentUsd: 0, reservedUsd: 1.2 });
     await s.settle([{ request_id: 'a', organization_id: 'acme', team: '', key_id: 'k', at: now, cost_usd: 0.25, tokens: 10 }], 'UTC');
-    expect(await s.read('spend:key:k:month:2026-12', now)).toEqual({ spentUsd: 0.25, reservedUsd: 0.6 });
-    expect(await s.reserve(budget('c'), now)).toEqual({ ok: true, spentUsd: [0.25] });
+    expect(await s.read(MONTH, now)).toEqual({ spentUsd: 0.25, reservedUsd: 0.6 });
+    expect(await s.admit(budget('c'), now)).toEqual({ ok: true, windows: [], spentUsd: [0.25] });
     // A reservation whose call never settled lapses.
-    expect(await s.read('spend:key:k:month:2026-12', now + 60_001)).toEqual({ spentUsd: 0.25, reservedUsd: 0 });
+    expect(await s.read(MONTH, now + 60_001)).toEqual({ spentUsd: 0.25, reservedUsd: 0 });
+    // Its call settling late adds its cost and releases nothing twice.
+    expect(await s.admit(budget('d'), now + 60_002)).toMatchObject({ ok: true });
+    await s.settle([{ request_id: 'b', organization_id: 'acme', team: '', key_id: 'k', at: now, cost_usd: 0.05, tokens: 10 }], 'UTC');
+    expect(await s.read(MONTH, now + 60_003)).toEqual({ spentUsd: 0.3, reservedUsd: 0.6 });
   });
 
   it('counts a sliding window: the previous window weighs by how much of it still overlaps', async () => {
-    const s = memorySpendStore();
     const w = 60_000;
     const t0 = 10 * w;
-    for (let i = 0; i < 10; i++) expect((await s.hit('rl', w, 10, 1, t0 + i)).allowed).toBe(true);
-    expect((await s.hit('rl', w, 10, 1, t0 + 20)).allowed).toBe(false);
+    const hit = (at: number) => s.admit(request(`w${at}-${Math.random()}`, { windows: [{ counter: 'rl', windowMs: w, quota: 10, amount: 1 }] }), at);
+    for (let i = 0; i < 10; i++) expect(await hit(t0 + i)).toEqual({ ok: true, windows: [{ used: i + 1, resetMs: w - i }], spentUsd: [] });
+    expect(await hit(t0 + 20)).toEqual({ ok: false, refused: 'window', index: 0, used: 10, resetMs: w - 20 });
     // A quarter into the next window, 75 % of the last one still counts: 7.5 used, room for 2 more.
     const later = t0 + w + w / 4;
-    expect(await s.hit('rl', w, 10, 1, later)).toMatchObject({ allowed: true, used: 8.5 });
-    expect(await s.hit('rl', w, 10, 1, later)).toMatchObject({ allowed: true, used: 9.5 });
-    expect((await s.hit('rl', w, 10, 1, later)).allowed).toBe(false);
+    expect(await hit(later)).toMatchObject({ ok: true, windows: [{ used: 8.5 }] });
+    expect(await hit(later)).toMatchObject({ ok: true, windows: [{ used: 9.5 }] });
+    expect(await hit(later)).toMatchObject({ ok: false, refused: 'window' });
+  });
+
+  it('is one operation: a full window counts nothing in the others, a spent budget reserves nothing but the windows count the call', async () => {
+    const now = at('2026-12-02T10:00:00Z');
+    const roomy = { counter: 'rl-roomy', windowMs: 60_000, quota: 100, amount: 1 };
+    const full = { counter: 'rl-full', windowMs: 60_000, quota: 1, amount: 1 };
+    expect(await s.admit(request('x1', { windows: [roomy, full] }), now)).toMatchObject({ ok: true, windows: [{ used: 1 }, { used: 1 }] });
+    expect(await s.admit(request('x2', { windows: [roomy, full] }), now)).toMatchObject({ ok: false, refused: 'window', index: 1 });
+    // x2 was refused by the second window: the first did not count it.
+    expect(await s.admit(request('x3', { windows: [roomy] }), now)).toMatchObject({ ok: true, windows: [{ used: 2 }] });
+    const spent = 'spend:key:spent:day:2026-12-02';
+    await s.settle([{ request_id: 'none', organization_id: '', team: '', key_id: 'spent', at: now, cost_usd: 2, tokens: 0 }], 'UTC');
+    expect(await s.admit(request('x4', { windows: [roomy], budgets: [{ counter: spent, limitUsd: 1 }], amountUsd: 0.5 }), now)).toEqual({ ok: false, refused: 'budget', index: 0, spentUsd: 2, reservedUsd: 0 });
+    expect(await s.read(spent, now)).toEqual({ spentUsd: 2, reservedUsd: 0 });
+    expect(await s.admit(request('x5', { windows: [roomy] }), now)).toMatchObject({ ok: true, windows: [{ used: 4 }] });
+  });
+
+  it('counts tokens and cents in their windows when the call is settled, checking them at admission', async () => {
+    const now = Date.now();
+    const tokens = { counter: 'tpm', windowMs: 60_000, quota: 100, amount: 0 };
+    const usage = [{ counter: 'tpm', windowMs: 60_000, unit: 'token' as const }];
+    expect(await s.admit(request('t1', { windows: [tokens], usageCounters: usage }), now)).toMatchObject({ ok: true, windows: [{ used: 0 }] });
+    await s.settle([{ request_id: 't1', organization_id: 'acme', team: '', key_id: 'k', at: now, cost_usd: 0, tokens: 120 }], 'UTC');
+    // 120 tokens spent of 100: the next call is refused until the window slides.
+    expect(await s.admit(request('t2', { windows: [tokens], usageCounters: usage }), Date.now())).toMatchObject({ ok: false, refused: 'window', used: 120 });
+  });
+});
+
+describe('the in-process spend store', () => {
+  it('answers without a promise, so an admitted call waits for nothing', () => {
+    const s = memorySpendStore();
+    const r = s.admit(request('sync', { windows: [{ counter: 'rl', windowMs: 1000, quota: 5, amount: 1 }], budgets: [{ counter: MONTH, limitUsd: 1 }], amountUsd: 0.1 }), at('2026-12-01T10:00:00Z'));
+    expect(r).not.toBeInstanceOf(Promise);
+    expect(r).toEqual({ ok: true, windows: [{ used: 1, resetMs: 1000 }], spentUsd: [0] });
   });
 });
 

@@ -253,7 +253,13 @@ models:
 describe('a hit and budgets', () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await startTestGateway({ yaml: `keys:\n  - { id: capped, hash: ${hashKey('sl-capped')}, organization_id: acme, budget: 1/day }\n`, settle: true });
+    gw = await startTestGateway({ yaml: `keys:
+  - { id: capped, hash: ${hashKey('sl-capped')}, organization_id: acme, budget: 1/day }
+  - { id: tiny-route, hash: ${hashKey('sl-tiny-route')}, organization_id: acme, budget: 0.000001/day }
+  - { id: tiny-alias, hash: ${hashKey('sl-tiny-alias')}, organization_id: acme, budget: 0.000001/day }
+models:
+  - { name: cached, model: openai/gpt-4o-mini, api_key: sk-openai-config, cache: true }
+`, settle: true });
   });
   afterAll(() => gw.close());
 
@@ -272,6 +278,24 @@ describe('a hit and budgets', () => {
     expect(miss.row.cost_usd).toBeGreaterThan(0);
     expect(spend.spentUsd).toBeCloseTo(miss.row.cost_usd, 12);
     expect(spend.reservedUsd).toBe(0);
+  });
+
+  it('still serves a hit once the budget is spent (it costs nothing), and refuses a miss, on provider routes and aliases', async () => {
+    for (const [key, path, model] of [['tiny-route', '/openai/v1/chat/completions', 'gpt-4o-mini'], ['tiny-alias', '/v1/chat/completions', 'cached']] as const) {
+      const headers = { ...ON, 'Sightline-Auth': `Bearer sl-${key}` };
+      const counter = spendCounter({ kind: 'key', id: key }, periodOf('day', 'UTC', Date.now()));
+      const body = { model, messages: [{ role: 'user', content: 'spend it all' }] };
+      expect((await chat(gw, headers, body, path)).res.status).toBe(200);
+      const deadline = Date.now() + 5000;
+      while ((await gw.proxy.spend.read(counter, Date.now())).spentUsd === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((await gw.proxy.spend.read(counter, Date.now())).spentUsd).toBeGreaterThan(0.000001);
+      const again = await chat(gw, headers, body, path);
+      expect([again.res.status, again.cache, again.row.cache_status, again.row.cost_usd]).toEqual([200, 'HIT', 'hit', 0]);
+      const other = await chat(gw, headers, { ...body, messages: [{ role: 'user', content: 'something new' }] }, path);
+      expect(other.res.status).toBe(429);
+      expect((JSON.parse(other.text) as { error: { code: string } }).error.code).toBe('sightline_budget_exceeded');
+      expect(other.row).toMatchObject({ status: 429, error_code: 'sightline_budget_exceeded', cache_status: 'miss', cost_usd: 0 });
+    }
   });
 });
 
