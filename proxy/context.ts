@@ -84,7 +84,13 @@ export interface RequestCtx {
   answerHeaders: Record<string, string> | undefined;
 }
 
-/** The head an answer goes out with: the call's answerHeaders added (not stored by the cache, which replays to others). */
+/**
+ * The head an answer goes out with: the call's answerHeaders added to it in place (a copy of a head of upstream
+ * headers costs more than the headers do). Called as it is written, after the cache took its own copy: they are this
+ * call's, never replayed to another.
+ */
 export function answerHead(ctx: RequestCtx, head: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  return ctx.answerHeaders === undefined ? head : { ...head, ...ctx.answerHeaders };
+  const extra = ctx.answerHeaders;
+  if (extra !== undefined) for (const name in extra) head[name] = extra[name];
+  return head;
 }
