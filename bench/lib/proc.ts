@@ -115,6 +115,12 @@ export function treeCpuSeconds(root: number): number {
   return ticks / CLOCK_TICKS_PER_S;
 }
 
+/** User + system CPU seconds of one process alone (its threads; not its children). */
+export function processCpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_S : 0;
+}
+
 export const MB = 1e6;
 
 export interface TreeMemory {

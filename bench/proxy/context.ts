@@ -8,7 +8,7 @@ import { openSpoolReader } from '../../bus/spool/index.ts';
 import type { LoadResult, LoadTool } from '../lib/loadgen.ts';
 import { runLoad } from '../lib/loadgen.ts';
 import type { ServerChild } from '../lib/proc.ts';
-import { REPO_ROOT, startServerChild, treeCpuSeconds, treeMemory } from '../lib/proc.ts';
+import { processCpuSeconds, REPO_ROOT, startServerChild, treeCpuSeconds, treeMemory } from '../lib/proc.ts';
 
 export const SERVERS = 'bench/lib/servers.ts';
 /** The node flags `npm start` runs Sightline with, read from package.json so the bench cannot drift from it. */
@@ -135,6 +135,8 @@ export interface Measured extends LoadResult {
   cpuUsPerReq: number;
   /** The same as a share of one core, %. */
   cpuPct: number;
+  /** CPU time of the target's own process alone (not its children, e.g. npm start's ingest worker), per response, µs. */
+  rootCpuUsPerReq: number;
   upstreamCpuPct: number;
   warmupRequests: number;
   rssStartMB: number;
@@ -153,15 +155,17 @@ export async function measureLoad(ctx: BenchContext, url: string, body: string, 
   const warm = await runLoad(ctx.tool, { ...spec, seconds: ctx.warmupSeconds });
   const rssStart = treeMemory(pid).rssMB;
   const cpu0 = treeCpuSeconds(pid);
+  const root0 = processCpuSeconds(pid);
   const up0 = treeCpuSeconds(ctx.upstream.pid);
   const t0 = Number(process.hrtime.bigint() / 1000n);
   const r = await runLoad(ctx.tool, { ...spec, seconds });
   const t1 = Number(process.hrtime.bigint() / 1000n);
   const cpu = treeCpuSeconds(pid) - cpu0;
+  const root = processCpuSeconds(pid) - root0;
   const up = treeCpuSeconds(ctx.upstream.pid) - up0;
   const mem = treeMemory(pid);
   return {
-    ...r, cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), cpuPct: (100 * cpu) / r.seconds, upstreamCpuPct: (100 * up) / r.seconds,
+    ...r, cpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), cpuPct: (100 * cpu) / r.seconds, rootCpuUsPerReq: (root * 1e6) / Math.max(1, r.requests), upstreamCpuPct: (100 * up) / r.seconds,
     warmupRequests: warm.requests, rssStartMB: rssStart, rssEndMB: mem.rssMB, hwmMB: mem.hwmSumMB, windowUs: [t0, t1], cpuStartS: cpu0,
   };
 }

@@ -19,7 +19,7 @@ const CONNECTIONS = 16;
 /** How long to wait for every event to be stored before giving up (the target is 5 s). */
 const DRAIN_LIMIT_S = 120;
 
-interface Gateway {
+export interface Gateway {
   pid: number;
   port: number;
   chPort: number;
@@ -35,7 +35,8 @@ function gatewayEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...vars };
 }
 
-async function startGateway(ctx: BenchContext, dataDir: string): Promise<Gateway> {
+/** `sightline start` on the target core; `env` adds to the embedded default's settings (a config file, REDIS_URL). */
+export async function startGateway(ctx: BenchContext, dataDir: string, env: Record<string, string> = {}): Promise<Gateway> {
   const [port, chPort] = [await freePort(), await freePort()];
   const argv = [process.execPath, 'bin/sightline.mjs', 'start'];
   const [cmd, ...args] = ctx.cpuTarget === undefined ? argv : ['taskset', '-c', ctx.cpuTarget, ...argv];
@@ -43,7 +44,7 @@ async function startGateway(ctx: BenchContext, dataDir: string): Promise<Gateway
     cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: gatewayEnv({
       SIGHTLINE_DATA_DIR: dataDir, SIGHTLINE_HOST: '127.0.0.1', SIGHTLINE_PORT: String(port),
-      SIGHTLINE_CLICKHOUSE_HTTP_PORT: String(chPort), SIGHTLINE_UPSTREAM_OPENAI: ctx.upstreamUrl,
+      SIGHTLINE_CLICKHOUSE_HTTP_PORT: String(chPort), SIGHTLINE_UPSTREAM_OPENAI: ctx.upstreamUrl, ...env,
     }),
   });
   const output: string[] = [];
@@ -76,12 +77,12 @@ async function get(url: string): Promise<string | undefined> {
 }
 
 /** Rows in sightline.requests through the embedded store's ClickHouse HTTP interface; undefined while it is not up. */
-async function storedCount(chPort: number): Promise<number | undefined> {
+export async function storedCount(chPort: number): Promise<number | undefined> {
   const text = await get(`http://127.0.0.1:${chPort}/?query=${encodeURIComponent('SELECT count() FROM sightline.requests')}`);
   return text === undefined || !/^\d+\s*$/.test(text) ? undefined : Number(text);
 }
 
-async function waitReady(g: Gateway, limitS: number): Promise<number> {
+export async function waitReady(g: Gateway, limitS: number): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < limitS * 1000) {
     if (processTree(g.pid).length === 0) break;
@@ -92,7 +93,7 @@ async function waitReady(g: Gateway, limitS: number): Promise<number> {
 }
 
 /** Waits until the tree uses under 5 % of a core over a second (start-up work such as migrations done), at most limitS. */
-async function settle(pid: number, limitS: number): Promise<number> {
+export async function settle(pid: number, limitS: number): Promise<number> {
   const t0 = performance.now();
   let last = treeCpuSeconds(pid);
   while (performance.now() - t0 < limitS * 1000) {
