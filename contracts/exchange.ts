@@ -125,7 +125,7 @@ export function metaEnd(raw: Buffer): number {
 
 /**
  * The exchange in a bus message whose metadata (the JSON before `end`) has been parsed and validated; throws when
- * the bodies' lengths do not add up.
+ * the bodies' lengths do not add up. `meta` is taken over: the exchange returned is that object.
  */
 export function exchangeFromParts(meta: ExchangeMeta, raw: Buffer, end: number): Exchange {
   const from = end + 1;
@@ -133,5 +133,9 @@ export function exchangeFromParts(meta: ExchangeMeta, raw: Buffer, end: number):
   if (requestEnd + meta.response.captured !== raw.length) {
     throw new Error(`bodies are ${raw.length - from} bytes; the metadata says ${meta.request_bytes} + ${meta.response.captured}`);
   }
-  return { ...meta, request_body: raw.subarray(from, requestEnd), response_body: raw.subarray(requestEnd) };
+  // In place: a spread of the metadata's ~40 fields was 6 % of ingest's decoding.
+  const exchange = meta as ExchangeMeta & Partial<Pick<Exchange, 'request_body' | 'response_body'>>;
+  exchange.request_body = raw.subarray(from, requestEnd);
+  exchange.response_body = raw.subarray(requestEnd);
+  return exchange as Exchange;
 }
