@@ -18,6 +18,7 @@
 import { createRequire } from 'node:module';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
+import { ASCII_UPPER, isAscii, positionsOf } from './scan.ts';
 
 type Kind = 'first' | 'last' | 'place' | 'common';
 
@@ -92,18 +93,14 @@ function wordKinds(): Map<string, Kind> {
 
 interface Word { text: string; start: number; end: number; kind: Kind | undefined }
 
-function wordsOf(run: string, offset: number, k: Map<string, Kind>): Word[] {
-  const out: Word[] = [];
-  WORD_RE.lastIndex = 0;
-  for (let m = WORD_RE.exec(run); m !== null; m = WORD_RE.exec(run)) {
-    const lower = m[0].toLowerCase();
-    // A hyphenated word is a name when one of its parts is (`Jean-Luc`, `Min-jun`), never a common word because
-    // of one (`jean` and `min` are nouns to the lexicon).
-    const parts = lower.includes('-') ? lower.split('-') : [];
-    const kind = k.get(lower) ?? (parts.some((p) => k.get(p) === 'first' || k.get(p) === 'last') ? 'first' : parts.some((p) => k.get(p) === 'place') ? 'place' : undefined);
-    out.push({ text: m[0], start: offset + m.index, end: offset + m.index + m[0].length, kind });
-  }
-  return out;
+/** A word's kind (lower case in): the lexicon's, or for a hyphenated word the kind of its name parts. */
+function kindOf(lower: string, k: Map<string, Kind>): Kind | undefined {
+  const known = k.get(lower);
+  if (known !== undefined || !lower.includes('-')) return known;
+  // A hyphenated word is a name when one of its parts is (`Jean-Luc`, `Min-jun`), never a common word because
+  // of one (`jean` and `min` are nouns to the lexicon).
+  const parts = lower.split('-');
+  return parts.some((p) => k.get(p) === 'first' || k.get(p) === 'last') ? 'first' : parts.some((p) => k.get(p) === 'place') ? 'place' : undefined;
 }
 
 /** The word before `pos` (lower case), skipping spaces and a JSON `\n` escape; '' at the start of a line. */
@@ -126,25 +123,92 @@ function atSentenceStart(text: string, pos: number): boolean {
   return c === '.' || c === '!' || c === '?' || c === '"' || c === '\n' || (c === 'n' && text[i - 2] === '\\');
 }
 
+/**
+ * RUN_RE, sticky: started only at capitals. In ASCII text every match starts at A–Z, found by 26 memchr passes
+ * (scan.ts) instead of a \p{Lu} regex stepping through every character; other text keeps the global scan.
+ */
+const RUN_AT = new RegExp(RUN_RE.source, 'uy');
+
 export function scanPersonNames(text: string, out: PiiSpan[]): void {
   const k = wordKinds();
-  RUN_RE.lastIndex = 0;
-  for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
-    if (!startsAtBoundary(text, m.index, '')) continue;
-    let words = wordsOf(m[0], m.index, k);
-    // Cue and common words leading the run are the sentence around the name (`Thanks`, `Ask`, `Hey`), not part of
-    // it. Not at the end: many surnames are common words too (`Berg`, `Baker`, `Le`).
-    let cue = '';
-    while (words.length > 0 && (words[0]!.kind === 'common' || CUES_BEFORE.has(words[0]!.text.toLowerCase()))) {
-      cue = words[0]!.text.toLowerCase();
-      words = words.slice(1);
-    }
-    // Names take no article: `The Eiffel Tower is…`, `Our Customer Success Team will…`.
-    if (words.length === 0 || words.some((w) => w.kind === 'place') || ARTICLES.has(cue)) continue;
-    const start = words[0]!.start;
-    const end = words[words.length - 1]!.end;
-    if (isPerson(text, start, end, words, cue)) out.push({ start, end, type: 'person_name' });
+  // More than one capital in 8 characters is not prose; the regex's own scan is then the cheaper one.
+  const caps = isAscii(text) ? positionsOf(text, ASCII_UPPER, text.length >> 3) : undefined;
+  if (caps === undefined) {
+    RUN_RE.lastIndex = 0;
+    for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) personInRun(text, m[0], m.index, k, out);
+    return;
   }
+  let next = 0;
+  for (const at of caps) {
+    if (at < next) continue;
+    // Most capitals in prose start one word that is a cue, a common word or a place (`The`, `You`): dropped
+    // without a regex call (three execs cost ~150 ns a run, most of this scan's time).
+    const end = loneWordEnd(text, at);
+    if (end !== -1) {
+      const lower = text.slice(at, end).toLowerCase();
+      const kind = k.get(lower);
+      if (kind === 'common' || kind === 'place' || CUES_BEFORE.has(lower)) { next = end; continue; }
+    }
+    RUN_AT.lastIndex = at;
+    const m = RUN_AT.exec(text);
+    if (m === null) continue;
+    personInRun(text, m[0], at, k, out);
+    next = at + m[0].length;
+  }
+}
+
+const PARTICLE_SET = new Set(PARTICLES.slice(3, -1).split('|'));
+const isLower = (c: number): boolean => c >= 97 && c <= 122;
+const isBlank = (c: number): boolean => c === 32 || c === 9;
+
+/**
+ * In ASCII text, where RUN_RE's match at the capital `at` is one plain word (`[A-Z][a-z]+` not followed by a
+ * capital, a hyphen or a blank leading to a capital or a particle), its end; otherwise -1 (the regex decides).
+ * In ASCII, \p{Lu} is A–Z, \p{Ll} a–z and \p{M} nothing, so such a word is exactly RUN_RE's match there.
+ */
+function loneWordEnd(text: string, at: number): number {
+  let j = at + 1;
+  while (j < text.length && isLower(text.charCodeAt(j))) j++;
+  if (j === at + 1) return -1;
+  const c = text.charCodeAt(j);
+  if ((c >= 65 && c <= 90) || c === 45) return -1;
+  if (!isBlank(c)) return j;
+  let n = j + 1;
+  while (n < text.length && isBlank(text.charCodeAt(n))) n++;
+  const d = text.charCodeAt(n);
+  if (d >= 65 && d <= 90) return -1;
+  let e = n;
+  while (e < text.length && isLower(text.charCodeAt(e))) e++;
+  if (e > n && isBlank(text.charCodeAt(e)) && PARTICLE_SET.has(text.slice(n, e))) return -1;
+  return j;
+}
+
+/** One capitalised run: the name in it, if any. */
+function personInRun(text: string, run: string, index: number, k: Map<string, Kind>, out: PiiSpan[]): void {
+  if (!startsAtBoundary(text, index, '')) return;
+  // Cue and common words leading the run are the sentence around the name (`Thanks`, `Ask`, `Hey`), not part of
+  // it. Not at the end: many surnames are common words too (`Berg`, `Baker`, `Le`). Most runs in prose are one
+  // such word (`The`, `You`), so they are dropped here before any Word is allocated.
+  let cue = '';
+  let w: RegExpExecArray | null;
+  let lower = '';
+  WORD_RE.lastIndex = 0;
+  for (w = WORD_RE.exec(run); w !== null; w = WORD_RE.exec(run)) {
+    lower = w[0].toLowerCase();
+    if (!CUES_BEFORE.has(lower) && kindOf(lower, k) !== 'common') break;
+    cue = lower;
+  }
+  // Names take no article: `The Eiffel Tower is…`, `Our Customer Success Team will…`.
+  if (w === null || ARTICLES.has(cue)) return;
+  const words: Word[] = [];
+  for (; w !== null; w = WORD_RE.exec(run)) {
+    const kind = words.length === 0 ? kindOf(lower, k) : kindOf(w[0].toLowerCase(), k);
+    if (kind === 'place') return;
+    words.push({ text: w[0], start: index + w.index, end: index + w.index + w[0].length, kind });
+  }
+  const start = words[0]!.start;
+  const end = words[words.length - 1]!.end;
+  if (isPerson(text, start, end, words, cue)) out.push({ start, end, type: 'person_name' });
 }
 
 function isPerson(text: string, start: number, end: number, words: readonly Word[], cueWord: string): boolean {
