@@ -264,19 +264,43 @@ const NUMBER_AFTER_WORD = /[A-Za-zÀ-ÿ.],? \d/g;
 const LOOK_BACK = 48;
 const STREET_WORD_BEFORE = new RegExp(String.raw`(?:${COMPOUND_TYPES}|Straße|Strasse|Weg|Platz|Allee|Gasse|Ring|Box)\.?,? $|(?:^|[^\p{L}])(?:${STREET_FIRST_TYPES}) `, 'u');
 
-export function scanStreetAddresses(text: string, out: PiiSpan[]): void {
-  if (NUMBER_FIRST_HINT.test(text)) {
+const NUMBER_FIRST_HINT_AT = new RegExp(NUMBER_FIRST_HINT.source, 'y');
+/** NUMBER_AFTER_WORD's first character: [A-Za-zÀ-ÿ.] (without the u flag, À-ÿ is U+00C0–U+00FF). */
+const wordEndChar = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 0xc0 && c <= 0xff) || c === 46;
+
+/**
+ * `digits`: the text's digit positions, ascending (undefined when dense: the regexes scan). Both hints start
+ * at a digit or end at one, so with the positions they are tried there only; the matches are the same.
+ */
+export function scanStreetAddresses(text: string, out: PiiSpan[], digits?: Int32Array): void {
+  if (digits === undefined ? NUMBER_FIRST_HINT.test(text) : numberFirstAt(text, digits)) {
     streetsFrom(text, 0, text.length, out);
     return;
   }
   let scannedTo = 0;
-  NUMBER_AFTER_WORD.lastIndex = 0;
-  for (let m = NUMBER_AFTER_WORD.exec(text); m !== null; m = NUMBER_AFTER_WORD.exec(text)) {
-    const from = Math.max(scannedTo, m.index - LOOK_BACK);
-    const digit = m.index + m[0].length - 1;
-    if (!STREET_WORD_BEFORE.test(text.slice(from, digit))) continue;
-    scannedTo = streetsFrom(text, from, digit, out);
+  const lookAt = (index: number, digit: number): void => {
+    const from = Math.max(scannedTo, index - LOOK_BACK);
+    if (STREET_WORD_BEFORE.test(text.slice(from, digit))) scannedTo = streetsFrom(text, from, digit, out);
+  };
+  if (digits === undefined) {
+    NUMBER_AFTER_WORD.lastIndex = 0;
+    for (let m = NUMBER_AFTER_WORD.exec(text); m !== null; m = NUMBER_AFTER_WORD.exec(text)) lookAt(m.index, m.index + m[0].length - 1);
+    return;
   }
+  // NUMBER_AFTER_WORD's matches (`x 1`, `x, 1`) end at a digit and cannot overlap, so each digit is one or none.
+  for (const d of digits) {
+    if (d < 2 || text.charCodeAt(d - 1) !== 32) continue;
+    if (wordEndChar(text.charCodeAt(d - 2))) lookAt(d - 2, d);
+    else if (d >= 3 && text.charCodeAt(d - 2) === 44 && wordEndChar(text.charCodeAt(d - 3))) lookAt(d - 3, d);
+  }
+}
+
+function numberFirstAt(text: string, digits: Int32Array): boolean {
+  for (const d of digits) {
+    NUMBER_FIRST_HINT_AT.lastIndex = d;
+    if (NUMBER_FIRST_HINT_AT.test(text)) return true;
+  }
+  return false;
 }
 
 /** STREET_RE's matches starting in [from, until]; returns where the last one ended (or `until`). */

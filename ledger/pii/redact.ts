@@ -24,6 +24,7 @@ import type { RequestEvent } from '../../contracts/event.ts';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
 import { scanPersonNames, scanStreetAddresses } from './people.ts';
+import { DIGITS, positionsOf } from './scan.ts';
 
 export type { PiiSpan } from './boundary.ts';
 
@@ -186,12 +187,42 @@ function validPhoneDigits(raw: string, min: number, max: number): boolean {
   return n >= min && n <= max;
 }
 
-function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>): void {
-  NUMERIC_RE.lastIndex = 0;
+const NUMERIC_AT = new RegExp(NUMERIC_RE.source, 'y');
+
+/**
+ * NUMERIC_RE's next match from `from`, as its global exec would find it. With the text's digit positions, it is
+ * tried (sticky) only where a match can start: every alternative starts with a digit, or with `(` or `+` right
+ * before one. Without them (dense text) the regex scans itself. `cursor` is where the digit list was left.
+ */
+function numericFrom(text: string, from: number, digits: Int32Array | undefined, cursor: { i: number }): RegExpExecArray | null {
+  if (digits === undefined) {
+    NUMERIC_RE.lastIndex = from;
+    return NUMERIC_RE.exec(text);
+  }
+  for (; cursor.i < digits.length; cursor.i++) {
+    const d = digits[cursor.i]!;
+    if (d < from) continue;
+    const p = d - 1;
+    if (p >= from && (text.charCodeAt(p) === 40 || text.charCodeAt(p) === 43)) {
+      NUMERIC_AT.lastIndex = p;
+      const m = NUMERIC_AT.exec(text);
+      if (m !== null) return m;
+    }
+    NUMERIC_AT.lastIndex = d;
+    const m = NUMERIC_AT.exec(text);
+    if (m !== null) return m;
+  }
+  return null;
+}
+
+function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>, digits: Int32Array | undefined): void {
+  const cursor = { i: 0 };
+  let next = 0; // NUMERIC_RE's lastIndex
   let m: RegExpExecArray | null;
-  while ((m = NUMERIC_RE.exec(text)) !== null) {
+  while ((m = numericFrom(text, next, digits, cursor)) !== null) {
     const start = m.index;
-    if (!startsAtBoundary(text, start, m[7] !== undefined ? '+' : '.-+')) { NUMERIC_RE.lastIndex = start + 1; continue; }
+    next = start + m[0].length;
+    if (!startsAtBoundary(text, start, m[7] !== undefined ? '+' : '.-+')) { next = start + 1; continue; }
     let end = start + m[0].length;
     let type: string | undefined;
     if (m[1] !== undefined) type = validSsn(digitsOf(m[1])) ? 'ssn' : undefined;
@@ -204,7 +235,7 @@ function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>): 
         if (intl !== null && validPhoneDigits(intl[0], 10, 17) && !NOT_A_PHONE_CONTEXT.test(before(text, start, 24))) {
           type = 'phone';
           end = start + intl[0].length;
-          NUMERIC_RE.lastIndex = end;
+          next = end;
         }
       }
     }
@@ -222,7 +253,7 @@ function scanNumeric(text: string, out: PiiSpan[], types: ReadonlySet<string>): 
       const ext = EXTENSION.exec(text.slice(end, end + 20));
       if (ext !== null) {
         spanEnd = end + ext[0].length;
-        NUMERIC_RE.lastIndex = spanEnd;
+        next = spanEnd;
       }
     }
     out.push({ start, end: spanEnd, type });
@@ -254,12 +285,30 @@ export function validIban(raw: string): boolean {
   return rem === 1;
 }
 
-function scanIban(text: string, out: PiiSpan[]): void {
-  IBAN_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = IBAN_RE.exec(text)) !== null) {
-    if (!startsAtBoundary(text, m.index, '')) { IBAN_RE.lastIndex = m.index + 1; continue; }
-    if (validIban(m[0])) out.push({ start: m.index, end: m.index + m[0].length, type: 'iban' });
+const IBAN_AT = new RegExp(IBAN_RE.source, 'y');
+const isUpper = (c: number): boolean => c >= 65 && c <= 90;
+
+function scanIban(text: string, out: PiiSpan[], digits: Int32Array | undefined): void {
+  if (digits === undefined) {
+    IBAN_RE.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = IBAN_RE.exec(text)) !== null) {
+      if (!startsAtBoundary(text, m.index, '')) { IBAN_RE.lastIndex = m.index + 1; continue; }
+      if (validIban(m[0])) out.push({ start: m.index, end: m.index + m[0].length, type: 'iban' });
+    }
+    return;
+  }
+  // The same matches, tried only two letters before a pair of digits (an IBAN's `[A-Z]{2}\d{2}` start).
+  let next = 0;
+  for (const d of digits) {
+    const s = d - 2;
+    if (s < next || !isUpper(text.charCodeAt(s)) || !isUpper(text.charCodeAt(s + 1)) || !isDigit(text.charCodeAt(d + 1))) continue;
+    IBAN_AT.lastIndex = s;
+    const m = IBAN_AT.exec(text);
+    if (m === null) continue;
+    if (!startsAtBoundary(text, s, '')) { next = s + 1; continue; }
+    if (validIban(m[0])) out.push({ start: s, end: s + m[0].length, type: 'iban' });
+    next = s + m[0].length;
   }
 }
 
@@ -425,11 +474,15 @@ function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   const t = cp.types;
   if (t.has('email') && text.includes('@')) scanEmails(text, spans);
   if (t.has('secret')) scanSecrets(text, spans);
-  if (cp.numeric && hasDigit(text)) scanNumeric(text, spans, t);
+  // Every numeric, IBAN and street match holds a digit. Their positions (ten memchr passes) replace a regex
+  // pass of each detector over prose; undefined when dense (more than one in 16 characters: the regexes scan).
+  const digits = positionsOf(text, DIGITS, text.length >> 4);
+  const anyDigit = digits === undefined || digits.length > 0;
+  if (cp.numeric && anyDigit) scanNumeric(text, spans, t, digits);
   if (t.has('ip_address')) scanIpv6(text, spans);
-  if (t.has('iban')) scanIban(text, spans);
+  if (t.has('iban') && anyDigit) scanIban(text, spans, digits);
   if (t.has('person_name')) scanPersonNames(text, spans);
-  if (t.has('street_address') && hasDigit(text)) scanStreetAddresses(text, spans);
+  if (t.has('street_address') && anyDigit) scanStreetAddresses(text, spans, digits);
   for (const c of cp.custom) {
     const raw: PiiSpan[] = [];
     scanRegex(c.re, c.type, 0, text, raw);
@@ -441,8 +494,6 @@ function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   return resolveOverlaps(spans, text, cp.allowlist);
 }
 
-const ANY_DIGIT = /\d/;
-const hasDigit = (text: string): boolean => ANY_DIGIT.test(text);
 
 /** Earliest start wins; on a tie the longer span. Allowlisted values are dropped first. */
 function resolveOverlaps(spans: PiiSpan[], text: string, allowlist: ReadonlySet<string>): PiiSpan[] {
