@@ -18,7 +18,7 @@
 import { createRequire } from 'node:module';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
-import { ASCII_UPPER, isAscii, positionsOf } from './scan.ts';
+import { ASCII_UPPER, isAscii } from './scan.ts';
 
 type Kind = 'first' | 'last' | 'place' | 'common';
 
@@ -131,30 +131,48 @@ const RUN_AT = new RegExp(RUN_RE.source, 'uy');
 
 export function scanPersonNames(text: string, out: PiiSpan[]): void {
   const k = wordKinds();
-  // More than one capital in 8 characters is not prose; the regex's own scan is then the cheaper one.
-  const caps = isAscii(text) ? positionsOf(text, ASCII_UPPER, text.length >> 3) : undefined;
-  if (caps === undefined) {
+  const slow = isAscii(text) ? capitalsToTry(text, k) : undefined;
+  if (slow === undefined) {
     RUN_RE.lastIndex = 0;
     for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) personInRun(text, m[0], m.index, k, out);
     return;
   }
   let next = 0;
-  for (const at of caps) {
+  for (const at of slow) {
     if (at < next) continue;
-    // Most capitals in prose start one word that is a cue, a common word or a place (`The`, `You`): dropped
-    // without a regex call (three execs cost ~150 ns a run, most of this scan's time).
-    const end = loneWordEnd(text, at);
-    if (end !== -1) {
-      const lower = text.slice(at, end).toLowerCase();
-      const kind = k.get(lower);
-      if (kind === 'common' || kind === 'place' || CUES_BEFORE.has(lower)) { next = end; continue; }
-    }
     RUN_AT.lastIndex = at;
     const m = RUN_AT.exec(text);
     if (m === null) continue;
     personInRun(text, m[0], at, k, out);
     next = at + m[0].length;
   }
+}
+
+/**
+ * The capitals of an ASCII text where a name may start, ascending; undefined past one capital in 8 characters
+ * (not prose: RUN_RE's own scan is then the cheaper one). Most capitals in prose start one word that is a cue, a
+ * common word or a place (`The`, `You`): RUN_RE's match there is that word alone and yields nothing, so it is
+ * dropped without a regex call (three execs cost ~150 ns a run, most of this scan's time). Such a word holds no
+ * other capital, so dropping it out of order changes nothing for the others.
+ */
+function capitalsToTry(text: string, k: Map<string, Kind>): number[] | undefined {
+  const max = text.length >> 3;
+  let seen = 0;
+  const slow: number[] = [];
+  for (let c = 0; c < ASCII_UPPER.length; c++) {
+    const ch = ASCII_UPPER[c]!;
+    for (let at = text.indexOf(ch); at !== -1; at = text.indexOf(ch, at + 1)) {
+      if (++seen > max) return undefined;
+      const end = loneWordEnd(text, at);
+      if (end !== -1) {
+        const lower = text.slice(at, end).toLowerCase();
+        const kind = k.get(lower);
+        if (kind === 'common' || kind === 'place' || CUES_BEFORE.has(lower)) continue;
+      }
+      slow.push(at);
+    }
+  }
+  return slow.sort((a, b) => a - b);
 }
 
 const PARTICLE_SET = new Set(PARTICLES.slice(3, -1).split('|'));

@@ -469,6 +469,8 @@ function jsonSafeSpan(text: string, start: number, end: number): [number, number
   return [s, e];
 }
 
+const NO_DIGITS = new Int32Array(0);
+
 function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   const spans: PiiSpan[] = [];
   const t = cp.types;
@@ -476,7 +478,7 @@ function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   if (t.has('secret')) scanSecrets(text, spans);
   // Every numeric, IBAN and street match holds a digit. Their positions (ten memchr passes) replace a regex
   // pass of each detector over prose; undefined when dense (more than one in 16 characters: the regexes scan).
-  const digits = positionsOf(text, DIGITS, text.length >> 4);
+  const digits = cp.numeric || t.has('iban') || t.has('street_address') ? positionsOf(text, DIGITS, text.length >> 4) : NO_DIGITS;
   const anyDigit = digits === undefined || digits.length > 0;
   if (cp.numeric && anyDigit) scanNumeric(text, spans, t, digits);
   if (t.has('ip_address')) scanIpv6(text, spans);
