@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ClickHouseError } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
-import { createClickHouse } from '../../analytics/client.ts';
+import { createClickHouse, isEmbedded } from '../../analytics/client.ts';
 import { clickHouseErrorType, createWriter, dedupToken, isRetryable, toDateTime64 } from '../../ingest/writer.ts';
 import { migratedStorePerFile } from '../helpers/clickhouse.ts';
 import { makeEvent } from '../helpers/events.ts';
@@ -81,6 +81,13 @@ describe('idempotence', () => {
     expect(await counts()).toEqual({ raw: '31', final: '21', unique: '21' });
     await store().client.command({ query: 'OPTIMIZE TABLE sightline.requests FINAL' });
     expect((await counts()).raw).toBe('21');
+  });
+
+  it('a duplicate within one batch is stored as it came and collapses under FINAL (embedded inserts skip optimize_on_insert)', async () => {
+    const event = makeEvent();
+    await createWriter(store().client).insert([event, makeEvent(), event]);
+    // A ClickHouse server (CLICKHOUSE_URL) keeps its default and collapses them at insert.
+    expect(await counts()).toEqual({ raw: isEmbedded(store().client) ? '3' : '2', final: '2', unique: '2' });
   });
 
   it('the token does not leak into later inserts on the same session', async () => {
