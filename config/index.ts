@@ -163,7 +163,8 @@ export const ConfigSchema = z.strictObject({
     // so at low rates batches wait for flush_ms: an event is stored at most ~flush_ms plus one insert after it was
     // logged. The byte cap bounds the worker's memory: one batch is being stored while the next is prepared.
     batch_max_rows: z.coerce.number().int().positive().default(10_000),
-    batch_max_bytes: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+    /** Unset: ingestBatchMaxBytes() picks it by store (larger for the embedded one). */
+    batch_max_bytes: z.coerce.number().int().positive().optional(),
     flush_ms: z.coerce.number().int().positive().default(1000),
     /** Larger bus messages go to the dead-letter sink (the proxy already truncates logged bodies). */
     max_event_bytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
@@ -284,6 +285,17 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   if (out.sink === undefined && Array.isArray(section('kafka').brokers) && (section('kafka').brokers as unknown[]).length > 0) out.sink = 'kafka';
   return out;
 }
+
+/**
+ * ingest.batch_max_bytes as set, else by store. A ClickHouse server keeps 8 MiB. The embedded engine runs each of
+ * the analytics views (0009–0014) on every insert at ~10 ms of CPU per view whatever the insert carries, so it
+ * takes larger batches: at 3.4 KB events an insert of 2,400 rows cost 54 µs of engine CPU per row, one of 9,600
+ * 33 µs (bench/README.md, "Ingest after the analytics views").
+ */
+export function ingestBatchMaxBytes(config: Config): number {
+  return config.ingest.batch_max_bytes ?? (config.clickhouse.url === undefined ? EMBEDDED_BATCH_MAX_BYTES : 8 * 1024 * 1024);
+}
+const EMBEDDED_BATCH_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Parses file text + env into a frozen Config, or throws ConfigError listing every problem by field path. */
 export function parseConfig(fileText: string | undefined, env: Env, source = 'sightline.yaml'): Config {

@@ -4,7 +4,7 @@
 import { appendFileSync, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Config } from '../config/index.ts';
+import { ingestBatchMaxBytes, type Config } from '../config/index.ts';
 import { telemetryEnabled } from '../config/tracing.ts';
 import { createClickHouse } from '../analytics/client.ts';
 import type { ClickHouseHttpServer } from '../analytics/http-server.ts';
@@ -88,7 +88,7 @@ export async function startIngest(config: Config, log: Log = (m) => console.erro
   const source = kafka ? await consumeKafka(config, pipeline, log) : consumeSpools({
     root: spoolRoot(config),
     consumer: INGEST_CONSUMER,
-    limits: { maxRows: config.ingest.batch_max_rows, maxBytes: config.ingest.batch_max_bytes, flushMs: config.ingest.flush_ms },
+    limits: { maxRows: config.ingest.batch_max_rows, maxBytes: ingestBatchMaxBytes(config), flushMs: config.ingest.flush_ms },
     pipeline,
     log,
     retry: (op) => retryUntil(op, 'storing a batch', log, () => pipeline.stats.retries++),
@@ -136,8 +136,8 @@ async function consumeKafka(config: Config, pipeline: Pipeline, log: Log): Promi
     maxBatch: config.ingest.batch_max_rows,
     // Batches by size and age on this bus too: the broker holds each fetch until a batch's bytes or flush_ms.
     maxWaitMs: config.ingest.flush_ms,
-    minBytes: config.ingest.batch_max_bytes,
-    maxBytesPerPartition: config.ingest.batch_max_bytes,
+    minBytes: ingestBatchMaxBytes(config),
+    maxBytesPerPartition: ingestBatchMaxBytes(config),
     handleBatch: (messages) => pipeline.handle(messages.map((m) => m.value)),
     onRetry: (err, attempt, delay) => {
       pipeline.stats.retries++;

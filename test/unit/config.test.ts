@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../config/index.ts';
+import { ConfigError, ingestBatchMaxBytes, loadConfig, parseConfig } from '../../config/index.ts';
 
 /** The issues of the ConfigError fn throws; fails the test if it does not throw one. */
 function issuesOf(fn: () => unknown): string[] {
@@ -34,6 +34,13 @@ describe('parseConfig defaults', () => {
     expect(cfg.stream_usage.inject).toBe(true);
     expect(cfg.redaction.enabled).toBe(true);
     expect(cfg.keys).toEqual([]);
+  });
+
+  it('batches of 16 MiB for the embedded store, 8 MiB for a ClickHouse server, as set when set', () => {
+    expect(cfg.ingest.batch_max_bytes).toBeUndefined();
+    expect(ingestBatchMaxBytes(cfg)).toBe(16 * 1024 * 1024);
+    expect(ingestBatchMaxBytes(parseConfig(undefined, { CLICKHOUSE_URL: 'http://localhost:8123' }))).toBe(8 * 1024 * 1024);
+    expect(ingestBatchMaxBytes(parseConfig('ingest:\n  batch_max_bytes: 1048576\n', {}))).toBe(1024 * 1024);
   });
 
   it('resolves data_dir to an absolute path', () => {
