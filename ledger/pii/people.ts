@@ -18,7 +18,7 @@
 import { createRequire } from 'node:module';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
-import { ASCII_UPPER, isAscii } from './scan.ts';
+import { ASCII_UPPER, isAscii, SHORT_TEXT } from './scan.ts';
 
 type Kind = 'first' | 'last' | 'place' | 'common';
 
@@ -131,7 +131,7 @@ const RUN_AT = new RegExp(RUN_RE.source, 'uy');
 
 export function scanPersonNames(text: string, out: PiiSpan[]): void {
   const k = wordKinds();
-  const slow = isAscii(text) ? capitalsToTry(text, k) : undefined;
+  const slow = text.length >= SHORT_TEXT && isAscii(text) ? capitalsToTry(text, k) : undefined;
   if (slow === undefined) {
     RUN_RE.lastIndex = 0;
     for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) personInRun(text, m[0], m.index, k, out);

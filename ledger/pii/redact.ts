@@ -24,7 +24,7 @@ import type { RequestEvent } from '../../contracts/event.ts';
 import { startsAtBoundary } from './boundary.ts';
 import type { PiiSpan } from './boundary.ts';
 import { scanPersonNames, scanStreetAddresses } from './people.ts';
-import { DIGITS, positionsOf } from './scan.ts';
+import { DIGITS, positionsOf, SHORT_TEXT } from './scan.ts';
 
 export type { PiiSpan } from './boundary.ts';
 
@@ -469,7 +469,7 @@ function jsonSafeSpan(text: string, start: number, end: number): [number, number
   return [s, e];
 }
 
-const NO_DIGITS = new Int32Array(0);
+const ANY_DIGIT = /\d/;
 
 function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   const spans: PiiSpan[] = [];
@@ -478,8 +478,10 @@ function detect(text: string, cp: CompiledPolicy): PiiSpan[] {
   if (t.has('secret')) scanSecrets(text, spans);
   // Every numeric, IBAN and street match holds a digit. Their positions (ten memchr passes) replace a regex
   // pass of each detector over prose; undefined when dense (more than one in 16 characters: the regexes scan).
-  const digits = cp.numeric || t.has('iban') || t.has('street_address') ? positionsOf(text, DIGITS, text.length >> 4) : NO_DIGITS;
-  const anyDigit = digits === undefined || digits.length > 0;
+  // Below SHORT_TEXT characters the regexes' own scans cost no more than finding the candidates (measured on
+  // the ingest bench's 3.4 KB events), so short texts keep them.
+  const digits = text.length < SHORT_TEXT || !(cp.numeric || t.has('iban') || t.has('street_address')) ? undefined : positionsOf(text, DIGITS, text.length >> 4);
+  const anyDigit = digits === undefined ? ANY_DIGIT.test(text) : digits.length > 0;
   if (cp.numeric && anyDigit) scanNumeric(text, spans, t, digits);
   if (t.has('ip_address')) scanIpv6(text, spans);
   if (t.has('iban') && anyDigit) scanIban(text, spans, digits);

@@ -23,6 +23,8 @@ export function positionsOf(text: string, chars: string, max: number): Int32Arra
 }
 
 export const DIGITS = '0123456789';
+/** Texts shorter than this keep the plain regex scans: for them finding candidates first measured no cheaper. */
+export const SHORT_TEXT = 1024;
 export const ASCII_UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** True when every character is ASCII: UTF-8 length equals UTF-16 length only then (and V8 computes it fast). */
