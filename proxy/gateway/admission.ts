@@ -128,7 +128,7 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
   /** The policies that apply to this call: the key's own, then config's and the request's (those it has a segment for). */
   function limitsOf(ctx: RequestCtx, own: KeyPlan | undefined): Limit[] {
     const headerPolicy = ctx.optIn?.rateLimit;
-    const base = own?.limits ?? [];
+    const base = own?.limits ?? NO_LIMITS;
     if (config.rate_limits.length === 0 && headerPolicy === undefined) return base;
     const out: Limit[] = [...base];
     const org = ctx.principal!.organization_id;
@@ -335,6 +335,7 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
 }
 
 const NONE: Budgeted[] = [];
+const NO_LIMITS: Limit[] = [];
 
 /** The policy's own header values, made once per policy (config's live as long as the config). */
 const policyHeaders = new WeakMap<RatePolicy, { policy: string; limit: string }>();
