@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClickHouse, EMBEDDED_DEFAULTS } from '../../analytics/client.ts';
+import { chdbInsertSettings, createClickHouse, EMBEDDED_DEFAULTS } from '../../analytics/client.ts';
 import { parseConfig } from '../../config/index.ts';
 
 const dirs: string[] = [];
@@ -44,6 +44,10 @@ describe('embedded engine limits', () => {
       { name: 'vertical_merge_algorithm_min_columns_to_activate', value: '1' },
       { name: 'vertical_merge_algorithm_min_rows_to_activate', value: '1' },
     ]);
+  });
+
+  it('raw inserts carry the session limits, without the in-block collapse (optimize_on_insert)', () => {
+    expect(chdbInsertSettings(open())).toEqual({ max_threads: 2, max_parsing_threads: 1, optimize_on_insert: 0 });
   });
 
   it('the config section sets them, and a second connection to the running engine shares them', async () => {
