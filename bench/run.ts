@@ -11,6 +11,7 @@ const benches: Record<string, { file: string; about: string }> = {
   redaction: { file: 'bench/redaction.ts', about: 'PII redaction precision/recall and throughput' },
   'ingest-write': { file: 'bench/ingest-write.ts', about: 'ClickHouse insert throughput of the ingest writer' },
   analytics: { file: 'bench/analytics.ts', about: 'issue #17: 10M synthetic calls seeded in-engine, every dashboard panel timed, bytes on disk per row' },
+  'ingest-views': { file: 'bench/ingest-views.ts', about: 'engine CPU per inserted row with each analytics view (0009–0014) dropped or alone, inserts and merges' },
   ingest: { file: 'bench/ingest.ts', about: 'whole ingest worker: decode + redact + insert, events/s with redaction on and off (issue #4)' },
   reprice: { file: 'bench/reprice.ts', about: 'issue #19: sightline reprice over 100k stored calls on chDB, rows/s changing and unchanged' },
   kafka: { file: 'bench/kafka.ts', about: 'produce and consume rate through a real local Kafka broker (needs Java 17)' },
