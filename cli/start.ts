@@ -2,6 +2,7 @@
 // worker (a child process that owns the embedded ClickHouse and serves its HTTP interface). With Kafka:
 // proxy → spool → forwarder → Kafka, and ingest workers run elsewhere (`sightline ingest`).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
@@ -63,14 +64,24 @@ async function buildPipeline(config: Config, childEnv: NodeJS.ProcessEnv, onSpen
       stop: () => forwarder.stop(),
     };
   }
-  const ingest = superviseIngest(childEnv, onSpend);
+  const ingest = superviseIngest(childEnv, config.ingest.nice, onSpend);
   // origin, not the URL: credentials in a URL must not reach the console.
   const store = config.clickhouse.url === undefined ? `ClickHouse (chDB) in ${path.join(config.data_dir, 'clickhouse')}` : `ClickHouse at ${new URL(config.clickhouse.url).origin}`;
   return { sink, describe: `spool ${dir} → embedded ingest → ${store}`, metrics: spoolMetrics, stop: () => ingest.stop() };
 }
 
+/** ingest.nice below the proxy's own priority (relative, so raising it is always allowed, whatever the proxy's). */
+function lowerPriority(child: ChildProcess, nice: number): void {
+  if (nice === 0 || child.pid === undefined) return;
+  try {
+    setPriority(child.pid, Math.min(19, getPriority() + nice));
+  } catch (err) {
+    warn(`ingest worker left at the proxy's priority: ${(err as Error).message}`);
+  }
+}
+
 /** Runs `sightline ingest` as a child process and restarts it if it dies; the spool keeps every event meanwhile. */
-function superviseIngest(parentEnv: NodeJS.ProcessEnv, onMessage: (m: SpendMessage) => void): { stop(): Promise<void> } {
+function superviseIngest(parentEnv: NodeJS.ProcessEnv, nice: number, onMessage: (m: SpendMessage) => void): { stop(): Promise<void> } {
   // The environment's own allocator settings, if any, win.
   const env = { ...INGEST_ALLOCATOR_ENV, ...parentEnv, [SPEND_IPC_ENV]: '1' };
   let child: ChildProcess | undefined;
@@ -79,6 +90,7 @@ function superviseIngest(parentEnv: NodeJS.ProcessEnv, onMessage: (m: SpendMessa
   const launch = () => {
     // The IPC channel carries budget spend (ingest/settle.ts): the ledger's restore at start, then each stored row.
     child = spawn(process.execPath, [BIN, 'ingest'], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    lowerPriority(child, nice);
     child.on('message', (m) => onMessage(m as SpendMessage));
     child.on('exit', (code, signal) => {
       if (stopping) return;

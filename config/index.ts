@@ -168,6 +168,12 @@ export const ConfigSchema = z.strictObject({
     flush_ms: z.coerce.number().int().positive().default(1000),
     /** Larger bus messages go to the dead-letter sink (the proxy already truncates logged bodies). */
     max_event_bytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
+    /**
+     * How much nicer than the proxy `sightline start` runs its ingest worker (0: the same). Higher: calls come first
+     * on a busy core and ingest stores in the gaps, at the price of a backlog (and its memory) under sustained load:
+     * bench/README "npm start".
+     */
+    nice: z.coerce.number().int().min(0).max(19).default(0),
   }).prefault({}),
   redaction: z.strictObject({
     enabled: z.boolean().default(true),

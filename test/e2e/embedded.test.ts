@@ -2,7 +2,7 @@
 // SDKs as callers, rows read back over the ClickHouse HTTP interface and `sightline sql`. Then the faults:
 // the ingest worker and the whole gateway killed with SIGKILL mid-run lose nothing and duplicate nothing.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -36,7 +36,7 @@ interface Gateway {
   chPort: number;
 }
 
-async function startGateway(dataDir?: string): Promise<Gateway> {
+async function startGateway(dataDir?: string, extra: Record<string, string> = {}): Promise<Gateway> {
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'sightline-e2e-'));
   if (!dataDir) dirs.push(dir);
   const port = await freePort();
@@ -47,6 +47,7 @@ async function startGateway(dataDir?: string): Promise<Gateway> {
     SIGHTLINE_CLICKHOUSE_HTTP_PORT: String(chPort),
     SIGHTLINE_UPSTREAM_OPENAI: mock.url,
     SIGHTLINE_UPSTREAM_ANTHROPIC: mock.url,
+    ...extra,
   };
   const sl = spawnSightline(['start'], env);
   await sl.waitForOutput(/proxy listening/);
@@ -131,6 +132,12 @@ describe('embedded default, end to end', { timeout: 60_000 }, () => {
   });
 });
 
+/** Field 19 of /proc/<pid>/stat. */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
 function isLiveIngest(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -142,7 +149,11 @@ function isLiveIngest(pid: number): boolean {
 
 describe('faults in the embedded pipeline', { timeout: 180_000 }, () => {
   it('ingest worker killed with SIGKILL mid-batch, twice: every request stored exactly once', async () => {
-    const gw = await startGateway();
+    const configDir = mkdtempSync(path.join(tmpdir(), 'sightline-e2e-nice-'));
+    dirs.push(configDir);
+    const config = path.join(configDir, 'sightline.yaml');
+    writeFileSync(config, 'ingest: { nice: 5 }\n');
+    const gw = await startGateway(undefined, { SIGHTLINE_CONFIG: config });
     const ch = httpClickHouse(gw.chPort);
     try {
       const traffic = startTraffic(gw.proxyUrl, { concurrency: 8 });
@@ -151,6 +162,8 @@ describe('faults in the embedded pipeline', { timeout: 180_000 }, () => {
         await traffic.waitForMore(at - traffic.acked.length);
         // The live ingest worker the supervisor runs now, not the one just killed (which may not be reaped yet).
         const [ingest] = await eventually(async () => gw.sl.children().filter((pid) => pid !== killed && isLiveIngest(pid)), (pids) => pids.length > 0, 10_000);
+        // Started and restarted below the proxy, as ingest.nice asks.
+        expect(niceOf(ingest!)).toBe(Math.min(19, niceOf(gw.sl.pid) + 5));
         process.kill(ingest!, 'SIGKILL');
         killed = ingest!;
       }
