@@ -110,6 +110,13 @@ export function memorySpendStore(): SpendStore {
   return {
     admit(r, now) {
       sweep(now);
+      // A request id the caller sent twice (Sightline-Request-Id): the earlier call's reservation is let go rather
+      // than left in the totals with nothing to release it.
+      const prior = reservations.get(r.requestId);
+      if (prior !== undefined) {
+        reservations.delete(r.requestId);
+        release(prior.r);
+      }
       const states: WindowState[] = [];
       for (let i = 0; i < r.windows.length; i++) {
         const c = r.windows[i]!;
@@ -194,11 +201,15 @@ for i = 1, nw do
 end
 local limits = 7 + nw * 4
 local nb = #KEYS - 2 * nw
+-- A request id sent twice: the earlier reservation is let go (not counted now, and out of the total once replaced)
+-- rather than left in the total with nothing to release it.
+local prior = {}
 for j = 1, nb do
   local counter = KEYS[2 * nw + j]
   local zset = prefix .. 'resv:' .. counter
   local amounts = prefix .. 'resv-amt:' .. counter
   local total = prefix .. 'resv-sum:' .. counter
+  prior[j] = tonumber(redis.call('HGET', amounts, id) or '0')
   local lapsed = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
   if #lapsed > 0 then
     local gone = 0
@@ -207,7 +218,7 @@ for j = 1, nb do
     redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
     redis.call('INCRBYFLOAT', total, -gone)
   end
-  local held = tonumber(redis.call('GET', total) or '0')
+  local held = tonumber(redis.call('GET', total) or '0') - prior[j]
   if held < 1e-9 then held = 0 end
   local spent = tonumber(redis.call('GET', prefix .. counter) or '0')
   if spent + held >= tonumber(ARGV[limits + j]) then return {2, j, tostring(spent), tostring(held)} end
@@ -217,7 +228,7 @@ for j = 1, nb do
   local counter = KEYS[2 * nw + j]
   redis.call('ZADD', prefix .. 'resv:' .. counter, now + ttl, id)
   redis.call('HSET', prefix .. 'resv-amt:' .. counter, id, amount)
-  redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, amount)
+  redis.call('INCRBYFLOAT', prefix .. 'resv-sum:' .. counter, amount - prior[j])
   for _, k in ipairs({'resv:', 'resv-amt:', 'resv-sum:'}) do redis.call('PEXPIRE', prefix .. k .. counter, ttl * 2) end
 end
 if record ~= '' then redis.call('SET', prefix .. 'resv-of:' .. id, record, 'PX', ttl) end

@@ -106,6 +106,19 @@ describe.each(stores)('the spend store %s', (_name, open) => {
     expect(await s.admit(request('x5', { windows: [roomy] }), now)).toMatchObject({ ok: true, windows: [{ used: 4 }] });
   });
 
+  it('lets go of an earlier reservation when a request id comes twice, so settling leaves nothing held', async () => {
+    const now = at('2026-12-03T10:00:00Z');
+    const counter = 'spend:key:twice:day:2026-12-03';
+    // A $1 budget and a $1 reservation: had the first one stayed held, the second (and every later call) would be refused.
+    const twice = request('same-id', { budgets: [{ counter, limitUsd: 1 }], amountUsd: 1 });
+    expect(await s.admit(twice, now)).toMatchObject({ ok: true });
+    expect(await s.admit(twice, now)).toMatchObject({ ok: true });
+    expect(await s.read(counter, now)).toEqual({ spentUsd: 0, reservedUsd: 1 });
+    await s.settle([{ request_id: 'same-id', organization_id: 'acme', team: '', key_id: 'twice', at: now, cost_usd: 0, tokens: 1 }], 'UTC');
+    expect(await s.read(counter, now)).toEqual({ spentUsd: 0, reservedUsd: 0 });
+    expect(await s.admit(request('after', { budgets: [{ counter, limitUsd: 1 }], amountUsd: 1 }), now)).toEqual({ ok: true, windows: [], spentUsd: [0] });
+  });
+
   it('counts tokens and cents in their windows when the call is settled, checking them at admission', async () => {
     const now = Date.now();
     const tokens = { counter: 'tpm', windowMs: 60_000, quota: 100, amount: 0 };
