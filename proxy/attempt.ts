@@ -18,9 +18,8 @@ import type { AttemptFailure, Forwarder } from './forwarder.ts';
 import type { UsageFrameCutter } from './strip-usage.ts';
 import { createUsageFrameCutter } from './strip-usage.ts';
 import { captureChunk, newCapture } from './tee.ts';
-import { HOP_BY_HOP as HOP_BY_HOP_HEADERS } from './upstream-headers.ts';
+import { HOP_BY_HOP } from './upstream-headers.ts';
 
-const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 /** An error body longer than this is not read whole for a decision: it goes to the client as it comes. */
 const MAX_DECIDED_BODY = 256 * 1024;
 

@@ -5,7 +5,7 @@ import type { TraceContext } from './trace.ts';
 import { traceparentOf } from './trace.ts';
 
 /** Connection-level headers: never forwarded either way. */
-export const HOP_BY_HOP: readonly string[] = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'];
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
 /** The headers a caller's provider key travels in (OpenAI and compatible, Anthropic, Azure, Gemini). */
 export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
 
