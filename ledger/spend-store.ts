@@ -53,6 +53,8 @@ export interface SpendStore {
 /** The sliding-window count: the previous fixed window weighs by how much of it still overlaps. */
 const slidingCount = (prev: number, cur: number, elapsed: number, windowMs: number) => prev * (1 - elapsed / windowMs) + cur;
 const refusedBy = (used: number, quota: number, amount: number) => used + amount > quota || (amount === 0 && used >= quota);
+/** The call leaves something for its settlement to do: budget reservations to release, tokens or cents to count. */
+const settlesLater = (r: AdmitRequest): boolean => r.budgets.length > 0 || r.usageCounters.length > 0;
 
 /** How often lapsed reservations (calls never settled) leave the totals, and how often idle windows are forgotten. */
 const SWEEP_MS = 1000;
@@ -127,7 +129,7 @@ export function memorySpendStore(): SpendStore {
         if (refusedBy(used, c.quota, c.amount)) return { ok: false, refused: 'window', index: i, used, resetMs };
         states.push({ used: used + c.amount, resetMs });
       }
-      for (const c of r.windows) if (c.amount > 0) windows.get(c.counter)!.cur += c.amount;
+      for (const c of r.windows) if (c.amount > 0) count(c.counter, c.windowMs, c.amount, now);
       const before: number[] = [];
       for (let i = 0; i < r.budgets.length; i++) {
         const b = r.budgets[i]!;
@@ -136,7 +138,7 @@ export function memorySpendStore(): SpendStore {
         if (s + h >= b.limitUsd) return { ok: false, refused: 'budget', index: i, spentUsd: s, reservedUsd: h };
         before.push(s);
       }
-      if (r.budgets.length > 0 || r.usageCounters.length > 0) {
+      if (settlesLater(r)) {
         for (const b of r.budgets) held.set(b.counter, (held.get(b.counter) ?? 0) + r.amountUsd);
         reservations.set(r.requestId, { r, until: now + r.ttlMs });
       }
@@ -302,7 +304,7 @@ export function redisSpendStore(redis: Redis, prefix: string): SpendStore {
         resetMs.push(w.windowMs - elapsed);
       }
       for (const b of r.budgets) keys.push(b.counter);
-      const record = r.budgets.length > 0 || r.usageCounters.length > 0
+      const record = settlesLater(r)
         ? JSON.stringify({ budgets: r.budgets.map((b) => b.counter), usage: r.usageCounters.map((u) => ({ counter: u.counter, window: u.windowMs, unit: u.unit })) })
         : '';
       const out = await scripts.slAdmit(keys.length, ...keys, now, r.ttlMs, r.requestId, r.amountUsd, prefix, record, r.windows.length, ...windowArgs, ...r.budgets.map((b) => b.limitUsd));

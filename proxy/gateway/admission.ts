@@ -270,7 +270,8 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
         throw new SightlineError('sightline_budget_unavailable', 503, `Budgets cannot be checked right now (${shared ? 'Redis is unavailable' : 'their store failed'}) and redis.on_unavailable.budgets is "closed"; retry shortly.`, { retryable: true, type: 'api_error' });
       }
     }
-    onWarn(`${limits.length > 0 ? 'rate limits' : ''}${limits.length > 0 && budgets.length > 0 ? ' and ' : ''}${budgets.length > 0 ? 'budgets' : ''} not checked, Redis unavailable (failing open): ${message}`);
+    const unchecked = [limits.length > 0 ? 'rate limits' : '', budgets.length > 0 ? 'budgets' : ''].filter((s) => s !== '').join(' and ');
+    onWarn(`${unchecked} not checked, Redis unavailable (failing open): ${message}`);
     return undefined;
   }
 
@@ -283,29 +284,27 @@ export function createAdmission({ config, store, shared, restored, onWarn = () =
       answerHeader(ctx, 'retry-after', String(Math.max(1, Math.ceil(result.resetMs / 1000))));
       throw new SightlineError('sightline_rate_limited', 429, `Rate limit ${policy.text} reached (${describeSegment(policy)}); retry in ${Math.ceil(result.resetMs / 1000)} s.`, { type: 'rate_limit_error', retryable: true });
     }
-    // The window with the least room left is the one the headers describe (limits counted even when a budget refuses).
-    if (limits.length > 0) {
-      const windows = result.ok ? result.windows : undefined;
-      let tightest = -1;
-      let room = Infinity;
-      for (let i = 0; i < limits.length && windows !== undefined; i++) {
-        const left = (limits[i]!.policy.quota - windows[i]!.used) / limits[i]!.policy.quota;
-        if (left < room) {
-          room = left;
-          tightest = i;
-        }
-      }
-      if (tightest >= 0) {
-        const policy = limits[tightest]!.policy;
-        setRateHeaders(ctx, policy, Math.max(0, Math.floor(policy.quota - windows![tightest]!.used)), windows![tightest]!.resetMs);
-      }
-    }
     if (!result.ok) {
       const b = budgets[result.index]!;
       const window = periods[result.index]!;
       count(`sightline_budget_refused_total{scope="${b.name}"}`);
       answerHeader(ctx, 'retry-after', String(Math.max(1, Math.ceil((window.resetsAt - now) / 1000))));
       throw new SightlineError('sightline_budget_exceeded', 429, `Budget of ${describeScope(b.scope)} exceeded: $${fmt(b.budget.usd)}/${b.budget.period}, spent $${fmt(result.spentUsd)}${result.reservedUsd > 0 ? ` (+$${fmt(result.reservedUsd)} in flight)` : ''}; resets ${new Date(window.resetsAt).toISOString()}.`, { type: 'rate_limit_error' });
+    }
+    // The window with the least room left is the one the headers describe.
+    let tightest = -1;
+    let room = Infinity;
+    for (let i = 0; i < limits.length; i++) {
+      const left = (limits[i]!.policy.quota - result.windows[i]!.used) / limits[i]!.policy.quota;
+      if (left < room) {
+        room = left;
+        tightest = i;
+      }
+    }
+    if (tightest >= 0) {
+      const policy = limits[tightest]!.policy;
+      const w = result.windows[tightest]!;
+      setRateHeaders(ctx, policy, Math.max(0, Math.floor(policy.quota - w.used)), w.resetMs);
     }
     // Soft limits: the highest threshold each budget has reached, as a header and a metric.
     let warnings: string | undefined;
